@@ -7,6 +7,7 @@
  * the `message` getter renders the fields for people. Identity is the `_tag`, never `instanceof`.
  */
 import { Data, Schema } from "effect"
+import { type CollectiveResult, CollectiveRpcError } from "./control.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Worker errors: what one rank can answer instead of a value. They cross the wire.
@@ -126,6 +127,14 @@ export class ExecutorDead extends Data.TaggedError("ExecutorDead")<{
   }
 }
 
+/** Too many waves are pending at once (`wavesInFlightMax`); the call was not sent. */
+export class ExecutorBusy extends Data.TaggedError("ExecutorBusy")<{
+  readonly method: string
+  readonly wavesInFlightMax: number
+}> {
+  override get message() { return `${this.method}: ${this.wavesInFlightMax} waves already in flight` }
+}
+
 /** The executor was shut down; calls after that are refused. */
 export class ExecutorClosed extends Data.TaggedError("ExecutorClosed")<{ readonly method: string }> {
   override get message() { return `${this.method}: executor is shut down` }
@@ -197,4 +206,41 @@ export class OutputContractError extends Data.TaggedError("OutputContractError")
   readonly problem: string
 }> {
   override get message() { return `output contract: ${this.key}: ${this.problem}` }
+}
+
+/**
+ * A stateful control operation (addLora, removeLora, sleep, wakeUp) did not apply on every rank.
+ * It carries the operation's per-rank outcomes (`cause`), what the engine did to undo the partial
+ * effect (`compensation`), and the ranks that still diverge afterwards (empty when the undo
+ * worked, in which case the engine stays consistent; else the engine is degraded).
+ */
+export class ControlFailed extends Data.TaggedError("ControlFailed")<{
+  readonly operation: string
+  /** The operation's own per-rank outcomes. */
+  readonly result: CollectiveResult<unknown, unknown>
+  readonly compensation: CompensationReport | undefined
+  readonly divergentRanks: ReadonlyArray<number>
+}> {
+  override get message() {
+    const undo = this.compensation === undefined
+      ? "no compensation needed"
+      : this.compensation.unrestoredRanks.length === 0
+      ? `compensated with ${this.compensation.operation} on ranks ${this.compensation.ranks.join(", ")}`
+      : `compensation ${this.compensation.operation} failed on ranks ${this.compensation.unrestoredRanks.join(", ")}${this.compensation.problem ? ` (${this.compensation.problem})` : ""}`
+    const diverged = this.divergentRanks.length > 0 ? `; engine degraded, ranks ${this.divergentRanks.join(", ")} diverge` : ""
+    return `${new CollectiveRpcError({ result: this.result }).message}; ${undo}${diverged}`
+  }
+}
+
+/** What the engine did to undo a partially applied control operation. */
+export interface CompensationReport {
+  readonly operation: string
+  /** Ranks the undo was sent to: those that applied, or may have applied, the operation. */
+  readonly ranks: ReadonlyArray<number>
+  /** Per-rank tags of the undo call's outcomes, when it ran. */
+  readonly outcomes: ReadonlyArray<{ readonly rank: number; readonly tag: string }>
+  readonly restoredRanks: ReadonlyArray<number>
+  readonly unrestoredRanks: ReadonlyArray<number>
+  /** Why the undo could not run or finish, if it could not. */
+  readonly problem?: string | undefined
 }

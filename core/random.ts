@@ -46,7 +46,7 @@ const mix32 = (value: number): number => {
 
 /** sfc32 seeded through splitmix-style mixing; a few warm-up rounds decorrelate close seeds. */
 export const makePrng = (seed: number): Prng => {
-  assert(Number.isInteger(seed), "a PRNG seed is an integer")
+  assert(Number.isInteger(seed) && seed >= 0 && seed <= 0xffff_ffff, "a PRNG seed is an unsigned 32-bit integer")
   let a = mix32(seed ^ 0x9e3779b9)
   let b = mix32(a ^ 0x243f6a88)
   let c = mix32(b ^ 0xb7e15162)
@@ -87,6 +87,7 @@ export interface RandomnessShape {
 export class Randomness extends Context.Service<Randomness, RandomnessShape>()("rankwise/Randomness") {}
 
 export const makeRandomness = (seed: number): RandomnessShape => {
+  assert(Number.isInteger(seed) && seed >= 0 && seed <= 0xffff_ffff, "a run seed is an unsigned 32-bit integer")
   const streams = new Map<string, Prng>()
   const stream = (name: string): Prng => {
     let prng = streams.get(name)

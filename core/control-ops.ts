@@ -1,0 +1,239 @@
+/**
+ * The engine's control operations: what each does to the engine's beliefs about the ranks, and
+ * how a partial failure is undone.
+ *
+ * Every operation gathers one outcome per rank and updates the rank views from them: an Ok rank
+ * applied, a Failed rank did not (definite), a TimedOut or Crashed rank *may* have (indefinite,
+ * so the belief becomes "maybe"). When a stateful operation applied on some ranks but not all,
+ * the engine sends the undo to the ranks that applied or may have applied, and reports both the
+ * failure and the compensation. Whatever remains uncertain or different after that is divergence:
+ * the engine turns degraded and names the ranks, never pretending they agree.
+ */
+import { Effect } from "effect"
+import { type AggregateError, agree, all, type CollectiveResult, isIndefinite, type RankOutcome } from "./control.ts"
+import { type CompensationReport, ControlFailed, type WorkerError } from "./errors.ts"
+import type { CallError, ExecutorShape } from "./executor.ts"
+import type { RankViews, SleepBelief } from "./rank-views.ts"
+import { type Health, type LoraAdapter, type LoraReport, memoryTags, type MemoryTag, type SleepLevel, type SleepReport, type WakeReport, type WorkerCall } from "./worker.ts"
+
+export interface ControlContext {
+  readonly executor: ExecutorShape
+  readonly views: RankViews
+  /** Adapters added through the engine, so a failed removal can be undone by adding them back. */
+  readonly adapters: Map<number, LoraAdapter>
+}
+
+type Outcome<A> = RankOutcome<A, WorkerError>
+type Verdict = "applied" | "not-applied" | "unknown"
+
+/** Ok → applied; Failed or Unreached → not applied; TimedOut or Crashed → unknown. */
+const verdictOf = (outcome: Outcome<unknown>): Verdict =>
+  outcome._tag === "Ok" ? "applied" : isIndefinite(outcome) ? "unknown" : "not-applied"
+
+const failedWith = (outcome: Outcome<unknown>, tag: string): boolean =>
+  outcome._tag === "Failed" && outcome.error._tag === tag
+
+const controlFailed = (
+  context: ControlContext,
+  operation: string,
+  result: CollectiveResult<unknown, unknown>,
+  compensation: CompensationReport | undefined
+) => new ControlFailed({
+  operation,
+  result,
+  compensation,
+  divergentRanks: context.views.divergence()?.divergentRanks ?? []
+})
+
+/**
+ * Sends the undo `call` to `ranks`; `restored(outcome)` says whether a rank is back to its state
+ * before the operation. A rank the undo cannot reach stays unrestored.
+ */
+const compensate = <A>(
+  context: ControlContext,
+  call: WorkerCall,
+  ranks: ReadonlyArray<number>,
+  timeoutMs: number,
+  restored: (outcome: Outcome<A>) => boolean
+): Effect.Effect<CompensationReport | undefined> => {
+  if (ranks.length === 0) return Effect.succeed(undefined)
+  return context.executor.collectiveResult(call, { ranks, timeoutMs }).pipe(
+    Effect.map((result): CompensationReport => {
+      const outcomes = result.outcomes as ReadonlyArray<Outcome<A>>
+      return {
+        operation: call.method,
+        ranks,
+        outcomes: outcomes.map((outcome) => ({ rank: outcome.rank, tag: outcome._tag })),
+        restoredRanks: outcomes.filter(restored).map((outcome) => outcome.rank),
+        unrestoredRanks: outcomes.filter((outcome) => !restored(outcome)).map((outcome) => outcome.rank)
+      }
+    }),
+    Effect.catch((error: CallError) =>
+      Effect.succeed<CompensationReport>({
+        operation: call.method, ranks, outcomes: [], restoredRanks: [], unrestoredRanks: ranks, problem: error.message
+      })
+    )
+  )
+}
+
+const ranksWhere = <A>(result: CollectiveResult<A, WorkerError>, verdicts: ReadonlyArray<Verdict>) =>
+  result.outcomes.filter((outcome) => verdicts.includes(verdictOf(outcome))).map((outcome) => outcome.rank)
+
+const allOk = (result: CollectiveResult<unknown, unknown>) => result.outcomes.every((outcome) => outcome._tag === "Ok")
+
+// ---------------------------------------------------------------------------------------------
+// LoRA adapters
+// ---------------------------------------------------------------------------------------------
+
+export const addLora = (context: ControlContext, adapter: LoraAdapter, timeoutMs: number) =>
+  Effect.gen(function* () {
+    const result = yield* context.executor.collectiveResult({ method: "addLora", adapter }, { timeoutMs })
+    for (const outcome of result.outcomes) {
+      const verdict = verdictOf(outcome)
+      if (verdict === "applied") context.views.setLora(outcome.rank, adapter.id, "held")
+      if (verdict === "unknown") context.views.setLora(outcome.rank, adapter.id, "maybe")
+    }
+    if (allOk(result)) {
+      context.adapters.set(adapter.id, adapter)
+      return result.outcomes.map((outcome) => (outcome as { value: LoraReport }).value)
+    }
+    // Undo where it applied or may have: removing from a rank that never added it answers
+    // LoraNotFound, which also means "absent", so indefinite ranks are safe to include.
+    const compensation = yield* compensate<LoraReport>(
+      context, { method: "removeLora", adapterId: adapter.id }, ranksWhere(result, ["applied", "unknown"]), timeoutMs,
+      (outcome) => outcome._tag === "Ok" || failedWith(outcome, "LoraNotFound")
+    )
+    for (const rank of compensation?.restoredRanks ?? []) context.views.setLora(rank, adapter.id, "absent")
+    return yield* Effect.fail(controlFailed(context, "addLora", result, compensation))
+  })
+
+export const removeLora = (context: ControlContext, adapterId: number, timeoutMs: number) =>
+  Effect.gen(function* () {
+    const result = yield* context.executor.collectiveResult({ method: "removeLora", adapterId }, { timeoutMs })
+    for (const outcome of result.outcomes) {
+      if (outcome._tag === "Ok" || failedWith(outcome, "LoraNotFound")) context.views.setLora(outcome.rank, adapterId, "absent")
+      else if (isIndefinite(outcome)) context.views.setLora(outcome.rank, adapterId, "maybe")
+    }
+    if (allOk(result)) {
+      context.adapters.delete(adapterId)
+      return result.outcomes.map((outcome) => (outcome as { value: LoraReport }).value)
+    }
+    const adapter = context.adapters.get(adapterId)
+    const removedSomewhere = ranksWhere(result, ["applied", "unknown"])
+    const keptSomewhere = result.outcomes.some((outcome) => outcome._tag === "Failed" && !failedWith(outcome, "LoraNotFound"))
+    // Undo only when some rank kept the adapter: then re-adding restores agreement.
+    const compensation = adapter && keptSomewhere
+      ? yield* compensate<LoraReport>(context, { method: "addLora", adapter }, removedSomewhere, timeoutMs, (outcome) => outcome._tag === "Ok")
+      : undefined
+    for (const rank of compensation?.restoredRanks ?? []) context.views.setLora(rank, adapterId, "held")
+    return yield* Effect.fail(controlFailed(context, "removeLora", result, compensation))
+  })
+
+/** Pinning changes no state the engine tracks; it succeeds only where every rank pinned. */
+export const pinLora = (context: ControlContext, adapterId: number, timeoutMs: number) =>
+  context.executor.collectiveRpc({ method: "pinLora", adapterId }, { timeoutMs, aggregate: all<LoraReport>() })
+
+/**
+ * Reads every rank's adapter list, replaces beliefs with those facts, and answers the list only
+ * when all ranks agree; otherwise `RankDivergence` names who holds what (upstream showed rank 0's
+ * list and hid the divergence).
+ */
+export const listLoras = (context: ControlContext, timeoutMs: number): Effect.Effect<ReadonlyArray<number>, AggregateError | CallError> =>
+  Effect.gen(function* () {
+    const result = yield* context.executor.collectiveResult({ method: "listLoras" }, { timeoutMs })
+    for (const outcome of result.outcomes) {
+      if (outcome._tag === "Ok") context.views.setLoras(outcome.rank, outcome.value)
+      if (failedWith(outcome, "LoraUnsupported")) context.views.setLoras(outcome.rank, [])
+    }
+    return yield* Effect.fromResult(agree<ReadonlyArray<number>>().aggregate(result))
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Sleep and wake
+// ---------------------------------------------------------------------------------------------
+
+export interface SleepSummary {
+  readonly level: SleepLevel
+  readonly freedBytesTotal: number
+  readonly freedBytesByRank: ReadonlyArray<{ readonly rank: number; readonly freedBytes: number }>
+}
+
+export const sleep = (context: ControlContext, level: SleepLevel, timeoutMs: number) =>
+  Effect.gen(function* () {
+    const result = yield* context.executor.collectiveResult({ method: "sleep", level }, { timeoutMs })
+    for (const outcome of result.outcomes) {
+      const verdict = verdictOf(outcome)
+      if (verdict === "applied") context.views.setSleep(outcome.rank, level)
+      if (verdict === "unknown") context.views.setSleep(outcome.rank, "maybe")
+      if (outcome._tag === "Failed" && outcome.error._tag === "AlreadyAsleep") {
+        context.views.setSleep(outcome.rank, outcome.error.level as SleepLevel)
+      }
+    }
+    if (allOk(result)) {
+      const freedBytesByRank = result.outcomes.map((outcome) => ({
+        rank: outcome.rank, freedBytes: (outcome as { value: SleepReport }).value.freedBytes
+      }))
+      const freedBytesTotal = freedBytesByRank.reduce((total, entry) => total + entry.freedBytes, 0)
+      return { level, freedBytesTotal, freedBytesByRank } satisfies SleepSummary
+    }
+    const compensation = yield* compensate<WakeReport>(
+      context, { method: "wakeUp", tags: memoryTags }, ranksWhere(result, ["applied", "unknown"]), timeoutMs,
+      (outcome) => outcome._tag === "Ok" || failedWith(outcome, "NotAsleep")
+    )
+    for (const rank of compensation?.restoredRanks ?? []) context.views.setSleep(rank, 0)
+    return yield* Effect.fail(controlFailed(context, "sleep", result, compensation))
+  })
+
+export interface WakeSummary {
+  readonly tags: ReadonlyArray<MemoryTag>
+  readonly restoredBytesTotal: number
+  /** Ranks that were already awake: a second wake is a no-op, not an error. */
+  readonly alreadyAwakeRanks: ReadonlyArray<number>
+}
+
+export const wakeUp = (context: ControlContext, tags: ReadonlyArray<MemoryTag>, timeoutMs: number) =>
+  Effect.gen(function* () {
+    const levelsBefore = context.views.all().map((view) => view.sleep)
+    const result = yield* context.executor.collectiveResult({ method: "wakeUp", tags }, { timeoutMs })
+    const awake = (outcome: Outcome<WakeReport>) => outcome._tag === "Ok" || failedWith(outcome, "NotAsleep")
+    for (const outcome of result.outcomes) {
+      if (awake(outcome)) context.views.setSleep(outcome.rank, 0)
+      else if (isIndefinite(outcome)) context.views.setSleep(outcome.rank, "maybe")
+    }
+    if (result.outcomes.every(awake)) {
+      const restoredBytesTotal = result.outcomes.reduce(
+        (total, outcome) => total + (outcome._tag === "Ok" ? outcome.value.restoredBytes : 0), 0
+      )
+      const alreadyAwakeRanks = result.outcomes.filter((outcome) => outcome._tag === "Failed").map((outcome) => outcome.rank)
+      return { tags, restoredBytesTotal, alreadyAwakeRanks } satisfies WakeSummary
+    }
+    // Some ranks woke and some did not: put the woken ones back to the level they slept at.
+    const level = commonLevel(levelsBefore)
+    const woke = result.outcomes.filter((outcome) => outcome._tag === "Ok" || isIndefinite(outcome)).map((outcome) => outcome.rank)
+    const compensation = level === undefined
+      ? undefined
+      : yield* compensate<SleepReport>(context, { method: "sleep", level }, woke, timeoutMs, (outcome) => outcome._tag === "Ok")
+    for (const rank of compensation?.restoredRanks ?? []) context.views.setSleep(rank, level!)
+    return yield* Effect.fail(controlFailed(context, "wakeUp", result, compensation))
+  })
+
+const commonLevel = (levels: ReadonlyArray<SleepBelief>): SleepLevel | undefined => {
+  const asleep = levels.filter((level): level is SleepLevel => level === 1 || level === 2)
+  return asleep.length > 0 && asleep.every((level) => level === asleep[0]) ? asleep[0] : undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health
+// ---------------------------------------------------------------------------------------------
+
+/** Asks every rank; each healthy answer also replaces the engine's beliefs about that rank. */
+export const checkHealth = (context: ControlContext, timeoutMs: number): Effect.Effect<ReadonlyArray<Health>, AggregateError | CallError> =>
+  Effect.gen(function* () {
+    const result = yield* context.executor.collectiveResult({ method: "checkHealth" }, { timeoutMs })
+    for (const outcome of result.outcomes) {
+      if (outcome._tag !== "Ok") continue
+      context.views.setLoras(outcome.rank, outcome.value.loras)
+      context.views.setSleep(outcome.rank, outcome.value.sleepLevel ?? 0)
+    }
+    return yield* Effect.fromResult(all<Health>().aggregate(result))
+  })
