@@ -31,6 +31,12 @@ export * from "./core/assert.ts"
 // Output envelopes (modalities, fromLegacy, splitPerPrompt, toLegacy, ...).
 export * from "./core/output.ts"
 
-// TODO(lead): add the Engine and Executor tags once core/engine.ts and core/executor.ts settle, e.g.
-// export * from "./core/executor.ts"
-// export * from "./core/engine.ts"
+// The Executor service: collective calls, the data plane, rank-death detection, shutdown escalation.
+export * from "./core/executor.ts"
+export type { ShutdownOptions, ShutdownReport } from "./core/shutdown.ts"
+
+// The Engine service: admission, busy loop, control operations with compensation, close.
+export * from "./core/engine.ts"
+export type { CloseReport, EngineState } from "./core/lifecycle.ts"
+export type { RankView } from "./core/rank-views.ts"
+export type { RequestState } from "./core/scheduler.ts"

@@ -14,6 +14,7 @@
 import { realpathSync } from "node:fs"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { simulateCommand } from "./simulate.ts"
 import { version } from "./version.ts"
 
 /** Where a command writes. Tests pass their own to capture output. */
@@ -105,7 +106,7 @@ const versionCommand: Command = {
 }
 
 /** The command table. New commands go here. */
-export const commands: ReadonlyArray<Command> = [helpCommand, versionCommand]
+export const commands: ReadonlyArray<Command> = [helpCommand, versionCommand, simulateCommand]
 
 /**
  * Runs the CLI with `argv` (the arguments after the program name) and resolves to the exit code.

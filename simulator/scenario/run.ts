@@ -42,6 +42,7 @@ const closeTimeoutMsDefault = 2_000
 
 interface Running {
   readonly world: World
+  readonly worldSize: number
   readonly engine: EngineShape
   readonly handle: SimFaultHandle
   readonly handles: Map<string, RequestHandle>
@@ -57,7 +58,7 @@ export const runScenario = (scenario: Scenario): ScenarioReport => {
     const error = setup._tag === "Done" && Exit.isFailure(setup.exit) ? describeCause(setup.exit.cause) : { _tag: setup._tag, message: "setup did not finish" }
     return { seed, steps: [{ op: "start", ok: false, error, atMs: world.nowMs() }], final: { engineState: "failed", ranks: [] } }
   }
-  const running: Running = { world, ...setup.exit.value, handles: new Map() }
+  const running: Running = { world, worldSize: scenario.ranks, ...setup.exit.value, handles: new Map() }
   const steps = scenario.steps.map((step) => runStep(running, step))
   const final = readFinal(running)
   cleanUp(running, scope)
@@ -96,7 +97,7 @@ const runStep = (running: Running, step: Step): StepReport => {
   if (result._tag === "BudgetExceeded") {
     return { op: step.op, ok: false, error: { _tag: "StepBudgetExceeded", message: `no answer within ${budgetMs} virtual ms (${result.reason})` }, atMs }
   }
-  if (Exit.isSuccess(result.exit)) return { op: step.op, ok: true, ...successReport(step, result.exit.value), atMs }
+  if (Exit.isSuccess(result.exit)) return { op: step.op, ok: true, ...successReport(step, result.exit.value, running.worldSize), atMs }
   const error = failureOf(result.exit.cause)
   return { op: step.op, ok: false, error: describeError(error), ...outcomesOf(error), atMs }
 }
@@ -135,11 +136,10 @@ const stepEffect = (running: Running, step: Exclude<Step, { op: "advance" }>): E
 /** Control operations that succeed did so on every rank: their outcomes are all Ok. */
 const allRankOps: ReadonlyArray<string> = ["addLora", "removeLora", "pinLora", "listLoras", "sleep", "wakeUp", "checkHealth"]
 
-const successReport = (step: Step, value: unknown): Pick<StepReport, "value" | "outcomes"> => {
-  if (!allRankOps.includes(step.op)) return { value }
-  const ranks = Array.isArray(value) && step.op !== "listLoras" ? value.length : undefined
-  return { value, ...(ranks !== undefined ? { outcomes: Array.from({ length: ranks }, (_, rank) => ({ rank, tag: "Ok" })) } : {}) }
-}
+const successReport = (step: Step, value: unknown, worldSize: number): Pick<StepReport, "value" | "outcomes"> =>
+  allRankOps.includes(step.op)
+    ? { value, outcomes: Array.from({ length: worldSize }, (_, rank) => ({ rank, tag: "Ok" })) }
+    : { value }
 
 const failureOf = (cause: Cause.Cause<unknown>): unknown => {
   const failure = cause.reasons.find(Cause.isFailReason)
