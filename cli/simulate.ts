@@ -9,9 +9,12 @@ import { readFileSync } from "node:fs"
 import { Result } from "effect"
 import { decodeScenario } from "../simulator/scenario/format.ts"
 import { runScenario, type ScenarioReport, type StepReport } from "../simulator/scenario/run.ts"
+import { simHarnessFactory } from "../simulator/harness.ts"
 import type { Command, Io } from "./main.ts"
 
 export const EXIT_OK = 0
+/** The scenario ran, but did not meet the expectations it states. */
+export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
 
 interface SimulateArgs {
@@ -60,9 +63,9 @@ export const simulateCommand: Command = {
     if (typeof file === "string") return usageError(io, file)
     const scenario = decodeScenario((file as { parsed: unknown }).parsed)
     if (Result.isFailure(scenario)) return usageError(io, scenario.failure.message)
-    const report = runScenario(scenario.success)
+    const report = await runScenario(scenario.success, simHarnessFactory)
     io.stdout(parsed.json ? `${JSON.stringify(report, null, 2)}\n` : renderTable(report))
-    return EXIT_OK
+    return (report.expectations?.mismatches.length ?? 0) > 0 ? EXIT_FAILURE : EXIT_OK
   }
 }
 
@@ -87,6 +90,11 @@ export const renderTable = (report: ScenarioReport): string => {
     cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]))).join("  ")
   const ranks = report.final.ranks.map((rank) =>
     `  rank ${rank.rank}: ${rank.alive ? "alive" : "stopped"}${rank.asleep ? ", asleep" : ""}, adapters [${rank.loras.join(", ")}]`)
+  const mismatches = (report.expectations?.mismatches ?? []).map((mismatch) =>
+    `  MISMATCH ${mismatch.at}: expected ${JSON.stringify(mismatch.expected)}, got ${JSON.stringify(mismatch.actual)}`)
+  const expectations = report.expectations
+    ? [`expectations: ${report.expectations.checked - mismatches.length} of ${report.expectations.checked} met`, ...mismatches]
+    : []
   return [
     `seed ${report.seed}`,
     line(header),
@@ -95,6 +103,7 @@ export const renderTable = (report: ScenarioReport): string => {
     `engine state: ${report.final.engineState}`,
     "ranks (ground truth):",
     ...ranks,
+    ...expectations,
     ""
   ].join("\n")
 }

@@ -107,6 +107,13 @@ export const addLora = (context: ControlContext, adapter: LoraAdapter, timeoutMs
     return yield* Effect.fail(controlFailed(context, "addLora", result, compensation))
   })
 
+/** Where a removal took the adapter away, and where it was already absent (LoraNotFound). */
+export interface RemoveSummary {
+  readonly adapterId: number
+  readonly removedRanks: ReadonlyArray<number>
+  readonly alreadyAbsentRanks: ReadonlyArray<number>
+}
+
 export const removeLora = (context: ControlContext, adapterId: number, timeoutMs: number) =>
   Effect.gen(function* () {
     const result = yield* context.executor.collectiveResult({ method: "removeLora", adapterId }, { timeoutMs })
@@ -114,9 +121,14 @@ export const removeLora = (context: ControlContext, adapterId: number, timeoutMs
       if (outcome._tag === "Ok" || failedWith(outcome, "LoraNotFound")) context.views.setLora(outcome.rank, adapterId, "absent")
       else if (isIndefinite(outcome)) context.views.setLora(outcome.rank, adapterId, "maybe")
     }
-    if (allOk(result)) {
+    // Absent everywhere afterwards is success, even where a rank never held it (that is how a
+    // divergence left by a failed compensation is repaired); absent everywhere before is not.
+    const absent = (outcome: Outcome<LoraReport>) => outcome._tag === "Ok" || failedWith(outcome, "LoraNotFound")
+    if (result.outcomes.every(absent) && result.outcomes.some((outcome) => outcome._tag === "Ok")) {
       context.adapters.delete(adapterId)
-      return result.outcomes.map((outcome) => (outcome as { value: LoraReport }).value)
+      const removedRanks = result.outcomes.filter((outcome) => outcome._tag === "Ok").map((outcome) => outcome.rank)
+      const alreadyAbsentRanks = result.outcomes.filter((outcome) => outcome._tag !== "Ok").map((outcome) => outcome.rank)
+      return { adapterId, removedRanks, alreadyAbsentRanks } satisfies RemoveSummary
     }
     const adapter = context.adapters.get(adapterId)
     const removedSomewhere = ranksWhere(result, ["applied", "unknown"])

@@ -30,7 +30,7 @@ import { shutdownBudgetMs } from "./shutdown.ts"
 import type { Health, LoraAdapter, LoraReport, MemoryTag, SleepLevel } from "./worker.ts"
 
 export type { CloseReport, EngineState } from "./lifecycle.ts"
-export type { SleepSummary, WakeSummary } from "./control-ops.ts"
+export type { RemoveSummary, SleepSummary, WakeSummary } from "./control-ops.ts"
 
 /** A request's terminal success. */
 export interface RequestOutput {
@@ -62,7 +62,8 @@ export interface EngineShape {
   readonly await: (requestId: string) => Effect.Effect<RequestOutput, RequestError | UnknownRequest>
   readonly abort: (requestId: string) => Effect.Effect<void, UnknownRequest>
   readonly addLora: (adapter: LoraAdapter, options?: ControlOptions) => Effect.Effect<ReadonlyArray<LoraReport>, ControlError>
-  readonly removeLora: (adapterId: number, options?: ControlOptions) => Effect.Effect<ReadonlyArray<LoraReport>, ControlError>
+  /** Succeeds when the adapter is absent on every rank afterwards and some rank removed it. */
+  readonly removeLora: (adapterId: number, options?: ControlOptions) => Effect.Effect<Control.RemoveSummary, ControlError>
   readonly pinLora: (adapterId: number, options?: ControlOptions) => Effect.Effect<ReadonlyArray<LoraReport>, AggregateError | CallError | EngineClosed>
   /** Every rank's adapters; `RankDivergence` when they differ. */
   readonly listLoras: (options?: ControlOptions) => Effect.Effect<ReadonlyArray<number>, AggregateError | CallError | EngineClosed>

@@ -32,8 +32,19 @@ const Fault = Schema.Struct({
 
 const Adapter = Schema.Struct({ id: PositiveInt, name: Schema.String, path: Schema.optionalKey(Schema.String) })
 
+/**
+ * What a step must produce, for scenarios that double as tests: `ok`, the error's `_tag`, and the
+ * per-rank outcome tags in rank order. A mismatch is reported, and `simulate` exits 1.
+ */
+const StepExpectation = Schema.Struct({
+  ok: Schema.optionalKey(Schema.Boolean),
+  error: Schema.optionalKey(Schema.String),
+  outcomes: Schema.optionalKey(Schema.Array(Schema.String))
+})
+export type StepExpectation = typeof StepExpectation.Type
+
 const step = <const Op extends string, F extends Schema.Struct.Fields>(op: Op, fields: F) =>
-  Schema.Struct({ op: Schema.Literal(op), timeoutMs: TimeoutMs, ...fields })
+  Schema.Struct({ op: Schema.Literal(op), timeoutMs: TimeoutMs, expect: Schema.optionalKey(StepExpectation), ...fields })
 
 export const Step = Schema.Union([
   step("addLora", { adapter: Adapter }),
@@ -76,7 +87,17 @@ export const Scenario = Schema.Struct({
     queueCapacity: Schema.optionalKey(PositiveInt),
     batchSizeMax: Schema.optionalKey(PositiveInt)
   })),
-  steps: Schema.Array(Step)
+  steps: Schema.Array(Step),
+  /** The ground truth the run must end in. */
+  expectFinal: Schema.optionalKey(Schema.Struct({
+    engineState: Schema.optionalKey(Schema.String),
+    ranks: Schema.optionalKey(Schema.Array(Schema.Struct({
+      rank: NonNegativeInt,
+      alive: Schema.optionalKey(Schema.Boolean),
+      asleep: Schema.optionalKey(Schema.Boolean),
+      loras: Schema.optionalKey(Schema.Array(PositiveInt))
+    })))
+  }))
 })
 export type Scenario = typeof Scenario.Type
 

@@ -1,18 +1,16 @@
 /**
- * Runs a scenario on the in-process simulated cluster, in a virtual-time world.
+ * Runs a scenario on any backend through the cluster harness contract.
  *
- * The engine and executor are the unmodified `core/` code. Each step is one fiber driven to its
- * end inside the world with a virtual-time budget, so a step that would hang in real life is
- * reported as `StepBudgetExceeded` (or `Deadlock`) instead of hanging the runner. `final.ranks`
- * is ground truth read from the simulated ranks, not what the engine believes: comparing the two
- * is how a reader sees whether the engine hid a divergence.
+ * The engine and executor are the unmodified `core/` code. Each step is driven to its end within
+ * a time budget (virtual milliseconds on the simulator, where they cost nothing), so a step that
+ * would hang is reported as `StepBudgetExceeded` (or `Deadlock`, which only a virtual-time
+ * backend can prove) instead of hanging the runner. `final.ranks` is ground truth read from the
+ * ranks, not what the engine believes: comparing the two shows whether the engine hid a
+ * divergence.
  */
-import { Cause, Effect, Exit, Scope } from "effect"
-import { makeEngine, type EngineShape, type RequestHandle } from "../../core/engine.ts"
-import { Executor, makeExecutor } from "../../core/executor.ts"
-import { makeRandomness, Randomness } from "../../core/random.ts"
-import { makeSimCluster, type SimFaultHandle } from "../../backends/sim/cluster.ts"
-import { makeWorld, type World } from "../world.ts"
+import { Cause, Effect, Exit } from "effect"
+import type { RequestHandle } from "../../core/engine.ts"
+import type { ClusterHarness, DriveResult, HarnessFactory } from "../../backends/harness.ts"
 import type { Scenario, Step } from "./format.ts"
 
 export interface StepReport {
@@ -25,85 +23,80 @@ export interface StepReport {
   readonly atMs: number
 }
 
+/** One expectation a run did not meet. */
+export interface ExpectationMismatch {
+  /** `steps.3.error`, `final.ranks.2.loras`, ... */
+  readonly at: string
+  readonly expected: unknown
+  readonly actual: unknown
+}
+
 export interface ScenarioReport {
   readonly seed: number
   readonly steps: ReadonlyArray<StepReport>
+  /** Present when the scenario states expectations. */
+  readonly expectations?: { readonly checked: number; readonly mismatches: ReadonlyArray<ExpectationMismatch> } | undefined
   readonly final: {
     readonly engineState: string
     readonly ranks: ReadonlyArray<{ readonly rank: number; readonly alive: boolean; readonly asleep: boolean; readonly loras: ReadonlyArray<number> }>
   }
 }
 
-/** Virtual milliseconds a step may take when it names no timeout. */
+/** Milliseconds a step may take when it names no timeout. */
 const stepBudgetMsDefault = 600_000
-/** Events one step may process: a bound against runaway loops, far above any real scenario. */
-const stepEventsMax = 5_000_000
 const closeTimeoutMsDefault = 2_000
 
 interface Running {
-  readonly world: World
-  readonly worldSize: number
-  readonly engine: EngineShape
-  readonly handle: SimFaultHandle
+  readonly harness: ClusterHarness
   readonly handles: Map<string, RequestHandle>
 }
 
-/** Runs `scenario`; never throws for scenario or engine failures (they are step reports). */
-export const runScenario = (scenario: Scenario): ScenarioReport => {
+/** Runs `scenario` on `backend`; scenario and engine failures are step reports, never throws. */
+export const runScenario = async (scenario: Scenario, backend: HarnessFactory): Promise<ScenarioReport> => {
   const seed = scenario.seed ?? 0
-  const world = makeWorld({ seed })
-  const scope = Scope.makeUnsafe()
-  const setup = world.run(start(scenario, seed, scope), { virtualMsMax: stepBudgetMsDefault, eventsMax: stepEventsMax })
-  if (setup._tag !== "Done" || Exit.isFailure(setup.exit)) {
-    const error = setup._tag === "Done" && Exit.isFailure(setup.exit) ? describeCause(setup.exit.cause) : { _tag: setup._tag, message: "setup did not finish" }
-    return { seed, steps: [{ op: "start", ok: false, error, atMs: world.nowMs() }], final: { engineState: "failed", ranks: [] } }
+  let harness: ClusterHarness
+  try {
+    harness = await backend.start({
+      ranks: scenario.ranks, seed, outputRank: scenario.outputRank, model: scenario.model, engine: scenario.engine,
+      faults: scenario.faults
+    })
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    return { seed, steps: [{ op: "start", ok: false, error: { _tag: "StartFailed", message }, atMs: 0 }], final: { engineState: "failed", ranks: [] } }
   }
-  const running: Running = { world, worldSize: scenario.ranks, ...setup.exit.value, handles: new Map() }
-  const steps = scenario.steps.map((step) => runStep(running, step))
-  const final = readFinal(running)
-  cleanUp(running, scope)
-  return { seed, steps, final }
+  const running: Running = { harness, handles: new Map() }
+  try {
+    const steps: Array<StepReport> = []
+    for (const step of scenario.steps) steps.push(await runStep(running, step))
+    const final = await readFinal(harness)
+    return { seed, steps, final, ...checkExpectations(scenario, steps, final) }
+  } finally {
+    await harness.dispose()
+  }
 }
 
-const start = (scenario: Scenario, seed: number, scope: Scope.Scope) =>
-  Effect.gen(function* () {
-    const cluster = yield* makeSimCluster({
-      worldSize: scenario.ranks,
-      outputRank: scenario.outputRank,
-      model: scenario.model ?? {},
-      faults: scenario.faults ?? []
-    })
-    const executor = yield* makeExecutor(cluster.transport, { outputRank: scenario.outputRank })
-    const engine = yield* makeEngine(scenario.engine ?? {}).pipe(
-      Effect.provideService(Executor, executor),
-      Effect.provideService(Randomness, makeRandomness(seed))
-    )
-    return { engine, handle: cluster.handle }
-  }).pipe(Effect.provideService(Scope.Scope, scope))
-
-/** One step: build its effect, drive the world until it ends, report. */
-const runStep = (running: Running, step: Step): StepReport => {
-  const { world } = running
+/** One step: build its effect, drive it to its end within its budget, report. */
+const runStep = async (running: Running, step: Step): Promise<StepReport> => {
+  const { harness } = running
   if (step.op === "advance") {
-    const advanced = world.advanceBy(step.ms, { eventsMax: stepEventsMax })
-    return advanced._tag === "Advanced"
-      ? { op: step.op, ok: true, atMs: world.nowMs() }
-      : { op: step.op, ok: false, error: { _tag: "StepBudgetExceeded", message: `advance stopped at ${advanced.atMs} ms: ${advanced.reason} budget` }, atMs: world.nowMs() }
+    await harness.advance(step.ms)
+    return { op: step.op, ok: true, atMs: harness.nowMs() }
   }
   const budgetMs = (step.timeoutMs ?? stepBudgetMsDefault) * 2 + 1_000
-  const result = world.run(stepEffect(running, step), { virtualMsMax: budgetMs, eventsMax: stepEventsMax })
-  const atMs = world.nowMs()
+  const result: DriveResult<unknown, unknown> = await harness.run(stepEffect(running, step), budgetMs)
+  const atMs = harness.nowMs()
   if (result._tag === "Stuck") return { op: step.op, ok: false, error: { _tag: "Deadlock", message: "the step waits on something that can never happen" }, atMs }
   if (result._tag === "BudgetExceeded") {
-    return { op: step.op, ok: false, error: { _tag: "StepBudgetExceeded", message: `no answer within ${budgetMs} virtual ms (${result.reason})` }, atMs }
+    return { op: step.op, ok: false, error: { _tag: "StepBudgetExceeded", message: `no answer within ${budgetMs} ms` }, atMs }
   }
-  if (Exit.isSuccess(result.exit)) return { op: step.op, ok: true, ...successReport(step, result.exit.value, running.worldSize), atMs }
+  if (Exit.isSuccess(result.exit)) return { op: step.op, ok: true, ...successReport(step, result.exit.value, harness.worldSize), atMs }
   const error = failureOf(result.exit.cause)
   return { op: step.op, ok: false, error: describeError(error), ...outcomesOf(error), atMs }
 }
 
 const stepEffect = (running: Running, step: Exclude<Step, { op: "advance" }>): Effect.Effect<unknown, unknown> => {
-  const { engine, handle, handles } = running
+  const { engine, faults: handle } = running.harness
+  const { handles } = running
   const options = { timeoutMs: step.timeoutMs }
   switch (step.op) {
     case "addLora": return engine.addLora(step.adapter, options)
@@ -136,10 +129,12 @@ const stepEffect = (running: Running, step: Exclude<Step, { op: "advance" }>): E
 /** Control operations that succeed did so on every rank: their outcomes are all Ok. */
 const allRankOps: ReadonlyArray<string> = ["addLora", "removeLora", "pinLora", "listLoras", "sleep", "wakeUp", "checkHealth"]
 
-const successReport = (step: Step, value: unknown, worldSize: number): Pick<StepReport, "value" | "outcomes"> =>
-  allRankOps.includes(step.op)
-    ? { value, outcomes: Array.from({ length: worldSize }, (_, rank) => ({ rank, tag: "Ok" })) }
-    : { value }
+const successReport = (step: Step, value: unknown, worldSize: number): Pick<StepReport, "value" | "outcomes"> => {
+  if (!allRankOps.includes(step.op)) return { value }
+  // A removal also succeeds where the adapter was already absent: those ranks answered LoraNotFound.
+  const absent: ReadonlyArray<number> = step.op === "removeLora" ? (value as { alreadyAbsentRanks: ReadonlyArray<number> }).alreadyAbsentRanks : []
+  return { value, outcomes: Array.from({ length: worldSize }, (_, rank) => ({ rank, tag: absent.includes(rank) ? "Failed" : "Ok" })) }
+}
 
 const failureOf = (cause: Cause.Cause<unknown>): unknown => {
   const failure = cause.reasons.find(Cause.isFailReason)
@@ -154,23 +149,42 @@ const describeError = (error: unknown): { _tag: string; message: string } => {
   return { _tag: String(tagged?._tag ?? "Unknown"), message: String(tagged?.message ?? error) }
 }
 
-const describeCause = (cause: Cause.Cause<unknown>) => describeError(failureOf(cause))
 
 const outcomesOf = (error: unknown): Pick<StepReport, "outcomes"> => {
   const result = (error as { result?: { outcomes?: ReadonlyArray<{ rank: number; _tag: string }> } })?.result
   return result?.outcomes ? { outcomes: result.outcomes.map((outcome) => ({ rank: outcome.rank, tag: outcome._tag })) } : {}
 }
 
-const readFinal = (running: Running): ScenarioReport["final"] => {
-  const read = running.world.run(Effect.all([running.engine.state, running.handle.truth()]), { virtualMsMax: 0, eventsMax: stepEventsMax })
+const readFinal = async (harness: ClusterHarness): Promise<ScenarioReport["final"]> => {
+  const read = await harness.run(Effect.all([harness.engine.state, harness.faults.truth()]), 60_000)
   if (read._tag !== "Done" || Exit.isFailure(read.exit)) return { engineState: "unknown", ranks: [] }
   const [engineState, truth] = read.exit.value
   return { engineState, ranks: truth.map(({ rank, alive, asleep, loras }) => ({ rank, alive, asleep, loras })) }
 }
 
-/** Heals faults, closes the engine and the cluster's scope, so the run leaves no fiber behind. */
-const cleanUp = (running: Running, scope: Scope.Closeable) => {
-  const budget = { virtualMsMax: stepBudgetMsDefault, eventsMax: stepEventsMax }
-  running.world.run(Effect.andThen(running.handle.heal(), running.engine.close({ timeoutMs: closeTimeoutMsDefault })), budget)
-  running.world.run(Scope.close(scope, Exit.void), budget)
+/** Compares a run with the expectations its scenario states; nothing when it states none. */
+const checkExpectations = (scenario: Scenario, steps: ReadonlyArray<StepReport>, final: ScenarioReport["final"]) => {
+  const mismatches: Array<ExpectationMismatch> = []
+  let checked = 0
+  const compare = (at: string, expected: unknown, actual: unknown) => {
+    checked++
+    if (JSON.stringify(expected) !== JSON.stringify(actual)) mismatches.push({ at, expected, actual })
+  }
+  scenario.steps.forEach((step, index) => {
+    const expectation = step.expect
+    if (expectation === undefined) return
+    const report = steps[index]
+    if (expectation.ok !== undefined) compare(`steps.${index}.ok`, expectation.ok, report.ok)
+    if (expectation.error !== undefined) compare(`steps.${index}.error`, expectation.error, report.error?._tag)
+    if (expectation.outcomes !== undefined) compare(`steps.${index}.outcomes`, expectation.outcomes, report.outcomes?.map((outcome) => outcome.tag))
+  })
+  const expectFinal = scenario.expectFinal
+  if (expectFinal?.engineState !== undefined) compare("final.engineState", expectFinal.engineState, final.engineState)
+  for (const expected of expectFinal?.ranks ?? []) {
+    const actual = final.ranks.find((rank) => rank.rank === expected.rank)
+    for (const key of ["alive", "asleep", "loras"] as const) {
+      if (expected[key] !== undefined) compare(`final.ranks.${expected.rank}.${key}`, expected[key], actual?.[key])
+    }
+  }
+  return checked === 0 ? {} : { expectations: { checked, mismatches } }
 }
