@@ -169,7 +169,7 @@ describe("data plane", () => {
       h.run(h.executor.collectiveResult({ method: "load" }, { ranks: loaded, timeoutMs: 100 }))
       const exit = h.run(Effect.flip(h.executor.execute(batch, { timeoutMs: 1_000 })))
       expect(Exit.isSuccess(exit)).toBe(true)
-      const error = (exit as Exit.Success<{ _tag: string; failedRanks?: ReadonlyArray<number> }>).value
+      const error = (exit as unknown as Exit.Success<{ _tag: string; failedRanks?: ReadonlyArray<number> }>).value
       expect(error._tag).toBe("CollectiveRpcError")
       expect(error.failedRanks).toEqual([failingRank])
       const outcomes = (error as unknown as { result: CollectiveResult<unknown, unknown> }).result.outcomes

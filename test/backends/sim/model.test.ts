@@ -55,8 +55,8 @@ class Reference {
 interface Real { readonly worker: SimulatedWorker }
 type SimCommand = fc.AsyncCommand<Reference, Real>
 
-/** Runs the call, checks its tag against the reference's prediction, then the ground truth. */
-const step = async <A, E>(model: Reference, real: Real, expectedTag: string, op: Effect.Effect<A, E>) => {
+/** Runs the call and checks its tag against the reference's prediction. */
+const step = async <A, E>(expectedTag: string, op: Effect.Effect<A, E>) => {
   const result = await runOp(op)
   expect(tagOf(result)).toBe(expectedTag)
   return result
@@ -79,7 +79,7 @@ class Load implements SimCommand {
   check() { return true }
   async run(model: Reference, real: Real) {
     const expected = model.loaded ? "Ok" : model.fits(model.pools) ? "Ok" : "OutOfMemory"
-    const result = await step(model, real, expected, real.worker.load())
+    const result = await step(expected, real.worker.load())
     if (Result.isSuccess(result)) expect(result.success.bytes).toBe(model.pools)
     if (expected === "Ok") model.loaded = true
     model.settle(expected)
@@ -93,7 +93,7 @@ class Sleep implements SimCommand {
   check() { return true }
   async run(model: Reference, real: Real) {
     const expected = !model.loaded ? "ModelError" : model.sleepLevel !== null ? "AlreadyAsleep" : "Ok"
-    const result = await step(model, real, expected, real.worker.sleep(this.level))
+    const result = await step(expected, real.worker.sleep(this.level))
     if (Result.isSuccess(result)) expect(result.success).toEqual({ level: this.level, freedBytes: model.pools })
     if (expected === "Ok") model.sleepLevel = this.level
     model.settle(expected)
@@ -111,7 +111,7 @@ class WakeUp implements SimCommand {
     const expected = model.sleepLevel === null ? "NotAsleep"
       : missing.length > 0 ? "IncompleteWake"
       : model.fits(model.pools) ? "Ok" : "OutOfMemory"
-    const result = await step(model, real, expected, real.worker.wakeUp(this.tags))
+    const result = await step(expected, real.worker.wakeUp(this.tags))
     if (Result.isSuccess(result)) expect(result.success.restoredBytes).toBe(model.pools)
     if (expected === "IncompleteWake") expect(result).toMatchObject({ failure: { missingTags: missing } })
     if (expected === "Ok") model.sleepLevel = null
@@ -129,7 +129,7 @@ class AddLora implements SimCommand {
     const expected = !model.config.lora ? "LoraUnsupported"
       : model.loras.has(this.adapterId) ? "Ok"
       : invalid ? "LoraInvalid" : "Ok"
-    const result = await step(model, real, expected, real.worker.addLora({ id: this.adapterId, name: this.name }))
+    const result = await step(expected, real.worker.addLora({ id: this.adapterId, name: this.name }))
     if (Result.isSuccess(result)) expect(result.success.boundLayers).toBeGreaterThan(0)
     if (expected === "Ok") model.loras.add(this.adapterId)
     model.settle(expected)
@@ -144,7 +144,7 @@ class RemoveOrPinLora implements SimCommand {
   async run(model: Reference, real: Real) {
     const expected = !model.config.lora ? "LoraUnsupported" : model.loras.has(this.adapterId) ? "Ok" : "LoraNotFound"
     const op = this.method === "removeLora" ? real.worker.removeLora(this.adapterId) : real.worker.pinLora(this.adapterId)
-    await step(model, real, expected, op)
+    await step(expected, op)
     if (expected === "Ok" && this.method === "removeLora") {
       model.loras.delete(this.adapterId)
       model.pinned.delete(this.adapterId)
@@ -160,7 +160,7 @@ class ListLoras implements SimCommand {
   check() { return true }
   async run(model: Reference, real: Real) {
     const expected = model.config.lora ? "Ok" : "LoraUnsupported"
-    const result = await step(model, real, expected, real.worker.listLoras())
+    const result = await step(expected, real.worker.listLoras())
     if (Result.isSuccess(result)) expect(result.success).toEqual([...model.loras].sort((a, b) => a - b))
     model.settle(expected)
   }
@@ -177,7 +177,7 @@ class Execute implements SimCommand {
       : this.adapterId !== null && !model.loras.has(this.adapterId) ? "ModelError"
       : model.fits(activation) ? "Ok" : "OutOfMemory"
     const request = makeRequest({ height: this.side, width: this.side, outputsPerPrompt: this.outputs, adapterId: this.adapterId })
-    const result = await step(model, real, expected, real.worker.execute({ batchId: 1, requests: [request] }))
+    const result = await step(expected, real.worker.execute({ batchId: 1, requests: [request] }))
     if (Result.isSuccess(result)) {
       expect(result.success).toMatchObject({ _tag: "Output", output: { image: { length: this.outputs } } })
     }
@@ -190,7 +190,7 @@ class Execute implements SimCommand {
 class CheckHealth implements SimCommand {
   check() { return true }
   async run(model: Reference, real: Real) {
-    const result = await step(model, real, model.unhealthy ? "Unhealthy" : "Ok", real.worker.checkHealth())
+    const result = await step(model.unhealthy ? "Unhealthy" : "Ok", real.worker.checkHealth())
     if (Result.isSuccess(result)) expect(result.success.usedBytes).toBe(model.used)
   }
   toString() { return "checkHealth" }
