@@ -13,12 +13,14 @@ import { Effect } from "effect"
 import { type AggregateError, agree, all, type CollectiveResult, isIndefinite, type RankOutcome } from "./control.ts"
 import { type CompensationReport, ControlFailed, type WorkerError } from "./errors.ts"
 import type { CallError, ExecutorShape } from "./executor.ts"
+import type { CorePolicy } from "./policy.ts"
 import type { RankViews, SleepBelief } from "./rank-views.ts"
 import { type Health, type LoraAdapter, type LoraReport, memoryTags, type MemoryTag, type SleepLevel, type SleepReport, type WakeReport, type WorkerCall } from "./worker.ts"
 
 export interface ControlContext {
   readonly executor: ExecutorShape
   readonly views: RankViews
+  readonly policy: CorePolicy
   /** Adapters added through the engine, so a failed removal can be undone by adding them back. */
   readonly adapters: Map<number, LoraAdapter>
 }
@@ -27,8 +29,12 @@ type Outcome<A> = RankOutcome<A, WorkerError>
 type Verdict = "applied" | "not-applied" | "unknown"
 
 /** Ok → applied; Failed or Unreached → not applied; TimedOut or Crashed → unknown. */
-const verdictOf = (outcome: Outcome<unknown>): Verdict =>
-  outcome._tag === "Ok" ? "applied" : isIndefinite(outcome) ? "unknown" : "not-applied"
+const verdictOf = (context: ControlContext, outcome: Outcome<unknown>): Verdict =>
+  outcome._tag === "Ok" ? "applied" : isIndefinite(outcome) && context.policy.indefiniteOutcomes === "maybe-applied" ? "unknown" : "not-applied"
+
+/** Whether an indefinite outcome leaves the rank's state unknown (always, unless a mutant says otherwise). */
+const uncertain = (context: ControlContext, outcome: Outcome<unknown>): boolean =>
+  isIndefinite(outcome) && context.policy.indefiniteOutcomes === "maybe-applied"
 
 const failedWith = (outcome: Outcome<unknown>, tag: string): boolean =>
   outcome._tag === "Failed" && outcome.error._tag === tag
@@ -56,7 +62,7 @@ const compensate = <A>(
   timeoutMs: number,
   restored: (outcome: Outcome<A>) => boolean
 ): Effect.Effect<CompensationReport | undefined> => {
-  if (ranks.length === 0) return Effect.succeed(undefined)
+  if (ranks.length === 0 || context.policy.compensation === "off") return Effect.succeed(undefined)
   return context.executor.collectiveResult(call, { ranks, timeoutMs }).pipe(
     Effect.map((result): CompensationReport => {
       const outcomes = result.outcomes as ReadonlyArray<Outcome<A>>
@@ -76,8 +82,33 @@ const compensate = <A>(
   )
 }
 
-const ranksWhere = <A>(result: CollectiveResult<A, WorkerError>, verdicts: ReadonlyArray<Verdict>) =>
-  result.outcomes.filter((outcome) => verdicts.includes(verdictOf(outcome))).map((outcome) => outcome.rank)
+/**
+ * Gathers one control wave. Under the correct policy the result is what the ranks said; a
+ * conformance mutant may reread it the way a broken engine would (rank 0's list for everyone,
+ * sleep errors acknowledged, incomplete wake tags accepted, or a missing LoRA manager as a crash).
+ */
+const gather = <C extends WorkerCall>(context: ControlContext, call: C, timeoutMs: number) =>
+  Effect.flatMap(context.executor.collectiveResult(call, { timeoutMs }), (result) => {
+    const policy = context.policy
+    if (policy.loraUnsupported === "defect" && result.outcomes.some((outcome) => failedWith(outcome, "LoraUnsupported"))) {
+      return Effect.die(new Error(`AttributeError: model has no attribute 'lora_manager' (${call.method})`))
+    }
+    const reread = result.outcomes.map((outcome) => rereadOutcome(policy, call, outcome, result.outcomes[0]))
+    return Effect.succeed({ ...result, outcomes: reread } as typeof result)
+  })
+
+const rereadOutcome = <A>(policy: CorePolicy, call: WorkerCall, outcome: Outcome<A>, first: Outcome<A>): Outcome<A> => {
+  if (call.method === "listLoras" && policy.loraListing === "rank-0-only") return { ...first, rank: outcome.rank }
+  if (outcome._tag !== "Failed") return outcome
+  const acknowledge = (call.method === "sleep" || call.method === "wakeUp") && policy.sleepErrors === "acknowledged" && outcome.error._tag !== "NotAsleep"
+  const incompleteAccepted = call.method === "wakeUp" && policy.wakeTags === "unchecked" && outcome.error._tag === "IncompleteWake"
+  if (!acknowledge && !incompleteAccepted) return outcome
+  const value = call.method === "sleep" ? { level: call.level, freedBytes: 0 } : { tags: [], restoredBytes: 0 }
+  return { _tag: "Ok", rank: outcome.rank, value: value as A, elapsedMs: 0 }
+}
+
+const ranksWhere = <A>(context: ControlContext, result: CollectiveResult<A, WorkerError>, verdicts: ReadonlyArray<Verdict>) =>
+  result.outcomes.filter((outcome) => verdicts.includes(verdictOf(context, outcome))).map((outcome) => outcome.rank)
 
 const allOk = (result: CollectiveResult<unknown, unknown>) => result.outcomes.every((outcome) => outcome._tag === "Ok")
 
@@ -87,9 +118,9 @@ const allOk = (result: CollectiveResult<unknown, unknown>) => result.outcomes.ev
 
 export const addLora = (context: ControlContext, adapter: LoraAdapter, timeoutMs: number) =>
   Effect.gen(function* () {
-    const result = yield* context.executor.collectiveResult({ method: "addLora", adapter }, { timeoutMs })
+    const result = yield* gather(context, { method: "addLora", adapter }, timeoutMs)
     for (const outcome of result.outcomes) {
-      const verdict = verdictOf(outcome)
+      const verdict = verdictOf(context, outcome)
       if (verdict === "applied") context.views.setLora(outcome.rank, adapter.id, "held")
       if (verdict === "unknown") context.views.setLora(outcome.rank, adapter.id, "maybe")
     }
@@ -100,7 +131,7 @@ export const addLora = (context: ControlContext, adapter: LoraAdapter, timeoutMs
     // Undo where it applied or may have: removing from a rank that never added it answers
     // LoraNotFound, which also means "absent", so indefinite ranks are safe to include.
     const compensation = yield* compensate<LoraReport>(
-      context, { method: "removeLora", adapterId: adapter.id }, ranksWhere(result, ["applied", "unknown"]), timeoutMs,
+      context, { method: "removeLora", adapterId: adapter.id }, ranksWhere(context, result, ["applied", "unknown"]), timeoutMs,
       (outcome) => outcome._tag === "Ok" || failedWith(outcome, "LoraNotFound")
     )
     for (const rank of compensation?.restoredRanks ?? []) context.views.setLora(rank, adapter.id, "absent")
@@ -116,10 +147,10 @@ export interface RemoveSummary {
 
 export const removeLora = (context: ControlContext, adapterId: number, timeoutMs: number) =>
   Effect.gen(function* () {
-    const result = yield* context.executor.collectiveResult({ method: "removeLora", adapterId }, { timeoutMs })
+    const result = yield* gather(context, { method: "removeLora", adapterId }, timeoutMs)
     for (const outcome of result.outcomes) {
       if (outcome._tag === "Ok" || failedWith(outcome, "LoraNotFound")) context.views.setLora(outcome.rank, adapterId, "absent")
-      else if (isIndefinite(outcome)) context.views.setLora(outcome.rank, adapterId, "maybe")
+      else if (uncertain(context, outcome)) context.views.setLora(outcome.rank, adapterId, "maybe")
     }
     // Absent everywhere afterwards is success, even where a rank never held it (that is how a
     // divergence left by a failed compensation is repaired); absent everywhere before is not.
@@ -131,7 +162,7 @@ export const removeLora = (context: ControlContext, adapterId: number, timeoutMs
       return { adapterId, removedRanks, alreadyAbsentRanks } satisfies RemoveSummary
     }
     const adapter = context.adapters.get(adapterId)
-    const removedSomewhere = ranksWhere(result, ["applied", "unknown"])
+    const removedSomewhere = ranksWhere(context, result, ["applied", "unknown"])
     const keptSomewhere = result.outcomes.some((outcome) => outcome._tag === "Failed" && !failedWith(outcome, "LoraNotFound"))
     // Undo only when some rank kept the adapter: then re-adding restores agreement.
     const compensation = adapter && keptSomewhere
@@ -143,7 +174,7 @@ export const removeLora = (context: ControlContext, adapterId: number, timeoutMs
 
 /** Pinning changes no state the engine tracks; it succeeds only where every rank pinned. */
 export const pinLora = (context: ControlContext, adapterId: number, timeoutMs: number) =>
-  context.executor.collectiveRpc({ method: "pinLora", adapterId }, { timeoutMs, aggregate: all<LoraReport>() })
+  Effect.flatMap(gather(context, { method: "pinLora", adapterId }, timeoutMs), (result) => Effect.fromResult(all<LoraReport>().aggregate(result)))
 
 /**
  * Reads every rank's adapter list, replaces beliefs with those facts, and answers the list only
@@ -152,7 +183,7 @@ export const pinLora = (context: ControlContext, adapterId: number, timeoutMs: n
  */
 export const listLoras = (context: ControlContext, timeoutMs: number): Effect.Effect<ReadonlyArray<number>, AggregateError | CallError> =>
   Effect.gen(function* () {
-    const result = yield* context.executor.collectiveResult({ method: "listLoras" }, { timeoutMs })
+    const result = yield* gather(context, { method: "listLoras" }, timeoutMs)
     for (const outcome of result.outcomes) {
       if (outcome._tag === "Ok") context.views.setLoras(outcome.rank, outcome.value)
       if (failedWith(outcome, "LoraUnsupported")) context.views.setLoras(outcome.rank, [])
@@ -172,9 +203,9 @@ export interface SleepSummary {
 
 export const sleep = (context: ControlContext, level: SleepLevel, timeoutMs: number) =>
   Effect.gen(function* () {
-    const result = yield* context.executor.collectiveResult({ method: "sleep", level }, { timeoutMs })
+    const result = yield* gather(context, { method: "sleep", level }, timeoutMs)
     for (const outcome of result.outcomes) {
-      const verdict = verdictOf(outcome)
+      const verdict = verdictOf(context, outcome)
       if (verdict === "applied") context.views.setSleep(outcome.rank, level)
       if (verdict === "unknown") context.views.setSleep(outcome.rank, "maybe")
       if (outcome._tag === "Failed" && outcome.error._tag === "AlreadyAsleep") {
@@ -189,7 +220,7 @@ export const sleep = (context: ControlContext, level: SleepLevel, timeoutMs: num
       return { level, freedBytesTotal, freedBytesByRank } satisfies SleepSummary
     }
     const compensation = yield* compensate<WakeReport>(
-      context, { method: "wakeUp", tags: memoryTags }, ranksWhere(result, ["applied", "unknown"]), timeoutMs,
+      context, { method: "wakeUp", tags: memoryTags }, ranksWhere(context, result, ["applied", "unknown"]), timeoutMs,
       (outcome) => outcome._tag === "Ok" || failedWith(outcome, "NotAsleep")
     )
     for (const rank of compensation?.restoredRanks ?? []) context.views.setSleep(rank, 0)
@@ -206,11 +237,11 @@ export interface WakeSummary {
 export const wakeUp = (context: ControlContext, tags: ReadonlyArray<MemoryTag>, timeoutMs: number) =>
   Effect.gen(function* () {
     const levelsBefore = context.views.all().map((view) => view.sleep)
-    const result = yield* context.executor.collectiveResult({ method: "wakeUp", tags }, { timeoutMs })
+    const result = yield* gather(context, { method: "wakeUp", tags }, timeoutMs)
     const awake = (outcome: Outcome<WakeReport>) => outcome._tag === "Ok" || failedWith(outcome, "NotAsleep")
     for (const outcome of result.outcomes) {
       if (awake(outcome)) context.views.setSleep(outcome.rank, 0)
-      else if (isIndefinite(outcome)) context.views.setSleep(outcome.rank, "maybe")
+      else if (uncertain(context, outcome)) context.views.setSleep(outcome.rank, "maybe")
     }
     if (result.outcomes.every(awake)) {
       const restoredBytesTotal = result.outcomes.reduce(
@@ -221,7 +252,7 @@ export const wakeUp = (context: ControlContext, tags: ReadonlyArray<MemoryTag>, 
     }
     // Some ranks woke and some did not: put the woken ones back to the level they slept at.
     const level = commonLevel(levelsBefore)
-    const woke = result.outcomes.filter((outcome) => outcome._tag === "Ok" || isIndefinite(outcome)).map((outcome) => outcome.rank)
+    const woke = result.outcomes.filter((outcome) => outcome._tag === "Ok" || uncertain(context, outcome)).map((outcome) => outcome.rank)
     const compensation = level === undefined
       ? undefined
       : yield* compensate<SleepReport>(context, { method: "sleep", level }, woke, timeoutMs, (outcome) => outcome._tag === "Ok")

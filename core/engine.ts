@@ -23,6 +23,7 @@ import { type CallError, Executor, type ExecutorShape } from "./executor.ts"
 import { assertTransition, type CloseReport, type EngineState, isLive } from "./lifecycle.ts"
 import { fromLegacy, type OutputEnvelope, splitPerPrompt } from "./output.ts"
 import { Randomness, type Prng } from "./random.ts"
+import { type CorePolicy, resolvePolicy } from "./policy.ts"
 import { makeRankViews, type RankView } from "./rank-views.ts"
 import { decodeRequest, defaultRequestLimits, type RequestLimits } from "./request.ts"
 import { type Admitted, makeScheduler, type Scheduler } from "./scheduler.ts"
@@ -89,6 +90,8 @@ export interface EngineConfig {
   readonly controlTimeoutMs?: number | undefined
   readonly executeTimeoutMs?: number | undefined
   readonly loadTimeoutMs?: number | undefined
+  /** Decision points; the correct policy unless a conformance mutant overrides one. */
+  readonly policy?: Partial<CorePolicy> | undefined
 }
 
 const defaults = {
@@ -138,7 +141,7 @@ interface EngineCore {
   readonly closeLock: Semaphore.Semaphore
   readonly work: Queue.Queue<true>
   readonly seeds: Prng
-  readonly config: typeof defaults & { readonly limits: RequestLimits }
+  readonly config: typeof defaults & { readonly limits: RequestLimits; readonly policy?: Partial<CorePolicy> | undefined }
   readonly state: () => EngineState
   readonly setState: (next: EngineState) => void
   /** Recomputes ready/asleep/degraded from the rank views after a control operation. */
@@ -152,12 +155,13 @@ interface EngineCore {
 
 const makeEngineCore = (executor: ExecutorShape, seeds: Prng, work: Queue.Queue<true>, config: EngineConfig): EngineCore => {
   let state: EngineState = "starting"
+  const policy = resolvePolicy(config.policy)
   const views = makeRankViews(executor.worldSize)
   const resolved = { ...defaults, ...stripUndefined(config), limits: config.limits ?? defaultRequestLimits }
   const core: EngineCore = {
     executor,
     scheduler: makeScheduler({ queueCapacity: resolved.queueCapacity, batchSizeMax: resolved.batchSizeMax }),
-    control: { executor, views, adapters: new Map() },
+    control: { executor, views, adapters: new Map(), policy },
     wire: Semaphore.makeUnsafe(1),
     closeLock: Semaphore.makeUnsafe(1),
     work,
@@ -331,12 +335,16 @@ const close = (core: EngineCore, busyLoop: Fiber.Fiber<never>, timeoutMs: number
     const failedBefore = core.state() === "failed"
     core.closeAttempts++
     core.setState("closing")
-    const failedRequests = core.scheduler.failAll(new EngineClosed({ operation: "submit" }))
+    const failedRequests = core.control.policy.closePendingRequests === "fail"
+      ? core.scheduler.failAll(new EngineClosed({ operation: "submit" }))
+      : []
     yield* Fiber.interrupt(busyLoop)
     // Split the bound over the three escalation steps; a little is kept for the report itself.
     const stepMs = Math.max(0, Math.floor((timeoutMs * 0.95) / 3))
     assert(shutdownBudgetMs({ graceMs: stepMs }) <= timeoutMs, "escalation fits in the close bound")
-    const shutdown = yield* core.executor.shutdown({ graceMs: stepMs })
+    const escalation = yield* core.executor.shutdown({ graceMs: stepMs })
+    // A mutant may claim everything stopped; the correct report names the survivors.
+    const shutdown = core.control.policy.closeReport === "truthful" ? escalation : { ...escalation, survivingRanks: [] }
     const state: CloseReport["state"] = shutdown.survivingRanks.length > 0 ? "pending-cleanup" : failedBefore ? "failed" : "closed"
     core.setState(state === "pending-cleanup" ? "pending-cleanup" : "closed")
     const report: CloseReport = {

@@ -17,9 +17,11 @@ import {
   type AggregateError, type Aggregator, type CollectiveResult, CollectiveRpcError, type ExitInfo,
   fromRank, type RankOutcome
 } from "./control.ts"
+import { or, outputRankOnly, readWave } from "./policy-mutations.ts"
 import { ExecutorBusy, ExecutorClosed, ExecutorDead, OutputContractError, type WorkerError } from "./errors.ts"
 import { RankTransport, type RankTransportShape, type TransportEvent } from "./transport.ts"
 import type { Batch, ExecuteReply, WorkerCall, WorkerMethod, WorkerValues } from "./worker.ts"
+import { type CorePolicy, resolvePolicy } from "./policy.ts"
 import { makeWaveBook, type WaveBook } from "./wave.ts"
 import { escalateShutdown, type ShutdownOptions, type ShutdownReport } from "./shutdown.ts"
 
@@ -90,6 +92,8 @@ export interface ExecutorConfig {
   readonly outputRank?: number | undefined
   /** How many waves may be pending at once; past it calls fail with `ExecutorBusy`. */
   readonly wavesInFlightMax?: number | undefined
+  /** Decision points; the correct policy unless a conformance mutant overrides one. */
+  readonly policy?: Partial<CorePolicy> | undefined
 }
 
 /** Builds an executor over a transport. The transport's ranks must be started. */
@@ -100,26 +104,32 @@ export const makeExecutor = (transport: RankTransportShape, config: ExecutorConf
     const outputRank = config.outputRank ?? 0
     assert(worldSize >= 1, "an executor has at least one rank")
     assert(outputRank >= 0 && outputRank < worldSize, "the output rank is one of the ranks")
-    const waves = makeWaveBook(worldSize, config.wavesInFlightMax ?? 16, () => clock.currentTimeMillisUnsafe())
-    const lifecycle = makeLifecycle(worldSize, waves)
+    const policy = resolvePolicy(config.policy)
+    const waves = makeWaveBook(worldSize, config.wavesInFlightMax ?? 16, () => clock.currentTimeMillisUnsafe(), policy)
+    const lifecycle = makeLifecycle(worldSize, waves, policy)
     yield* transport.listen((event) => lifecycle.handle(event))
 
     const collectiveResult = <C extends WorkerCall>(
       call: C,
       options: { readonly ranks?: ReadonlyArray<number> | undefined; readonly timeoutMs: number }
-    ) => runWave(transport, waves, lifecycle, call, targetRanks(worldSize, options.ranks), options.timeoutMs) as Effect.Effect<
+    ) => Effect.map(
+      runWave(transport, waves, lifecycle, call, targetRanks(worldSize, options.ranks), options.timeoutMs),
+      (result) => readWave(result, policy)
+    ) as Effect.Effect<
       CollectiveResult<ValueOf<C["method"]>, WorkerError>,
       CallError
     >
 
-    const collectiveRpc = <C extends WorkerCall, B>(call: C, options: CollectiveOptions<ValueOf<C["method"]>, B>) =>
-      Effect.flatMap(collectiveResult(call, options), (result) => Effect.fromResult(options.aggregate.aggregate(result)))
+    const collectiveRpc = <C extends WorkerCall, B>(call: C, options: CollectiveOptions<ValueOf<C["method"]>, B>) => {
+      const aggregate = policy.booleanAggregation === "or" && options.aggregate.name === "and" ? or as unknown as Aggregator<ValueOf<C["method"]>, B> : options.aggregate
+      return Effect.flatMap(collectiveResult(call, options), (result) => Effect.fromResult(aggregate.aggregate(result)))
+    }
 
     const execute = (batch: Batch, options: { readonly timeoutMs: number }) =>
       Effect.flatMap(
         collectiveRpc({ method: "execute", batch } as WorkerCall & { method: "execute" }, {
           timeoutMs: options.timeoutMs,
-          aggregate: fromRank<ExecuteReply>(outputRank)
+          aggregate: policy.dataPlane === "every-rank" ? fromRank<ExecuteReply>(outputRank) : outputRankOnly<ExecuteReply>(outputRank)
         }),
         (reply) => reply._tag === "Output"
           ? Effect.succeed(reply.output)
@@ -184,8 +194,10 @@ const runWave = (
     return Effect.gen(function* () {
       const unreachable = yield* transport.send({ waveId: wave.waveId, call }, ranks)
       for (const rank of unreachable) waves.settle(wave.waveId, unreachedOutcome(rank, lifecycle.exitOf(rank)))
-      yield* Effect.timeoutOption(Deferred.await(wave.done), Duration.millis(timeoutMs))
-      return waves.close(wave.waveId, (rank) => ({ _tag: "TimedOut", rank, afterMs: timeoutMs }))
+      const answered = yield* Effect.timeoutOption(Deferred.await(wave.done), Duration.millis(timeoutMs))
+      return waves.close(wave.waveId, (rank) => answered._tag === "Some"
+        ? { _tag: "Unreached", rank, reason: "abandoned after the first failure" }
+        : { _tag: "TimedOut", rank, afterMs: timeoutMs })
     }).pipe(Effect.onInterrupt(() => Effect.sync(() => waves.discard(wave.waveId))))
   })
 
@@ -212,7 +224,7 @@ export interface Lifecycle {
   readonly endShutdown: (report: ShutdownReport) => void
 }
 
-const makeLifecycle = (worldSize: number, waves: WaveBook): Lifecycle => {
+const makeLifecycle = (worldSize: number, waves: WaveBook, policy: CorePolicy): Lifecycle => {
   let state: ExecutorState = "running"
   const exits = new Map<number, ExitInfo>()
   const exited = Array.from({ length: worldSize }, () => Deferred.makeUnsafe<ExitInfo>())
@@ -223,6 +235,8 @@ const makeLifecycle = (worldSize: number, waves: WaveBook): Lifecycle => {
     if (exits.has(rank)) return // a transport reports an exit once; tolerate a repeat, never act twice
     exits.set(rank, exit)
     Deferred.doneUnsafe(exited[rank], Effect.succeed(exit))
+    // A mutant may ignore exits and learn of a death only when its calls time out.
+    if (policy.deathDetection === "timeout-only" && state === "running") return
     if (state === "running") fail(rank, exit)
     waves.rankExited(rank, exit)
   }
@@ -238,7 +252,7 @@ const makeLifecycle = (worldSize: number, waves: WaveBook): Lifecycle => {
   const handle = (event: TransportEvent) => {
     switch (event._tag) {
       case "Reply":
-        if (exits.has(event.reply.rank)) return waves.countStale()
+        if (exits.has(event.reply.rank) && policy.deathDetection === "exit-event") return waves.countStale()
         return waves.deliver(event.reply)
       case "Exited":
         assert(event.rank >= 0 && event.rank < worldSize, "an exited rank exists")

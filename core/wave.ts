@@ -11,6 +11,7 @@ import { Deferred, Effect } from "effect"
 import { assert } from "./assert.ts"
 import type { CollectiveResult, ExitInfo, RankOutcome } from "./control.ts"
 import type { WorkerError } from "./errors.ts"
+import type { CorePolicy } from "./policy.ts"
 import type { RankReply } from "./transport.ts"
 
 type Outcome = RankOutcome<unknown, WorkerError>
@@ -51,7 +52,12 @@ export interface WaveBook {
   readonly counters: () => WaveCounters
 }
 
-export const makeWaveBook = (worldSize: number, wavesInFlightMax: number, nowMs: () => number): WaveBook => {
+export const makeWaveBook = (
+  worldSize: number,
+  wavesInFlightMax: number,
+  nowMs: () => number,
+  policy: Pick<CorePolicy, "waveIds" | "waveReading">
+): WaveBook => {
   assert(wavesInFlightMax >= 1, "at least one wave may be in flight")
   const pending = new Map<number, PendingWave>()
   let nextWaveId = 1
@@ -63,7 +69,8 @@ export const makeWaveBook = (worldSize: number, wavesInFlightMax: number, nowMs:
   const record = (wave: PendingWave, outcome: Outcome) => {
     assert(!wave.outcomes.has(outcome.rank), "a wave records one outcome per rank")
     wave.outcomes.set(outcome.rank, outcome)
-    if (wave.outcomes.size === wave.ranks.length) Deferred.doneUnsafe(wave.done, Effect.void)
+    const stopEarly = policy.waveReading === "first-failure-wins" && outcome._tag !== "Ok"
+    if (stopEarly || wave.outcomes.size === wave.ranks.length) Deferred.doneUnsafe(wave.done, Effect.void)
   }
 
   const open = (method: string, ranks: ReadonlyArray<number>): PendingWave => {
@@ -89,7 +96,7 @@ export const makeWaveBook = (worldSize: number, wavesInFlightMax: number, nowMs:
 
   const deliver = (reply: RankReply) => {
     assert(reply.rank >= 0 && reply.rank < worldSize, "a reply comes from an existing rank")
-    const wave = pending.get(reply.waveId)
+    const wave = policy.waveIds === "checked" ? pending.get(reply.waveId) : oldestAwaiting(reply.rank)
     if (wave === undefined) return void staleRepliesDropped++
     if (!wave.ranks.includes(reply.rank) || wave.outcomes.has(reply.rank)) return void duplicateRepliesDropped++
     const outcome: Outcome = reply.result._tag === "Ok"
@@ -97,6 +104,10 @@ export const makeWaveBook = (worldSize: number, wavesInFlightMax: number, nowMs:
       : { _tag: "Failed", rank: reply.rank, error: reply.result.error }
     record(wave, outcome)
   }
+
+  // Only a mutant reads replies this way: the rank's oldest unanswered wave, whatever the id.
+  const oldestAwaiting = (rank: number) =>
+    [...pending.values()].find((wave) => wave.ranks.includes(rank) && !wave.outcomes.has(rank))
 
   const close = (waveId: number, missing: (rank: number) => Outcome): CollectiveResult<unknown, WorkerError> => {
     const wave = pending.get(waveId)
