@@ -12,6 +12,7 @@ import type { Effect, Exit } from "effect"
 import type { ExitInfo } from "../core/control.ts"
 import type { EngineConfig, EngineShape } from "../core/engine.ts"
 import type { ExecutorShape } from "../core/executor.ts"
+import type { CorePolicy } from "../core/policy.ts"
 import type { SleepLevel, WorkerMethod } from "../core/worker.ts"
 
 /** A fault as data. `method` is required for call faults, absent for signal faults. */
@@ -87,6 +88,8 @@ export interface HarnessOptions {
   readonly model?: ModelOptions | undefined
   readonly engine?: EngineConfig | undefined
   readonly faults?: ReadonlyArray<FaultSpec> | undefined
+  /** Core decision points to override: only conformance mutants set this. */
+  readonly policy?: Partial<CorePolicy> | undefined
 }
 
 /** A backend as drivers see it: a name, what it can do, and how to start a cluster. */

@@ -61,8 +61,8 @@ const build = (options: HarnessOptions, scope: Scope.Scope) =>
       model: options.model ?? {},
       faults: (options.faults ?? []) as ReadonlyArray<SimFaultSpec>
     })
-    const executor = yield* makeExecutor(cluster.transport, { outputRank: options.outputRank })
-    const engine = yield* makeEngine(options.engine ?? {}).pipe(
+    const executor = yield* makeExecutor(cluster.transport, { outputRank: options.outputRank, policy: options.policy })
+    const engine = yield* makeEngine({ ...options.engine, policy: options.policy }).pipe(
       Effect.provideService(Executor, executor),
       Effect.provideService(Randomness, makeRandomness(options.seed))
     )
