@@ -107,6 +107,15 @@ const rereadOutcome = <A>(policy: CorePolicy, call: WorkerCall, outcome: Outcome
   return { _tag: "Ok", rank: outcome.rank, value: value as A, elapsedMs: 0 }
 }
 
+/**
+ * Ranks whose undo ended indefinite (TimedOut, Crashed): the undo may yet apply, so nothing
+ * certain can be believed about them any more.
+ */
+const undoneMaybe = (context: ControlContext, compensation: CompensationReport | undefined): ReadonlyArray<number> =>
+  context.policy.indefiniteOutcomes === "maybe-applied"
+    ? (compensation?.outcomes ?? []).filter((outcome) => outcome.tag === "TimedOut" || outcome.tag === "Crashed").map((outcome) => outcome.rank)
+    : []
+
 const ranksWhere = <A>(context: ControlContext, result: CollectiveResult<A, WorkerError>, verdicts: ReadonlyArray<Verdict>) =>
   result.outcomes.filter((outcome) => verdicts.includes(verdictOf(context, outcome))).map((outcome) => outcome.rank)
 
@@ -118,8 +127,12 @@ const allOk = (result: CollectiveResult<unknown, unknown>) => result.outcomes.ev
 
 export const addLora = (context: ControlContext, adapter: LoraAdapter, timeoutMs: number) =>
   Effect.gen(function* () {
+    // Ranks that surely held the adapter before: a re-add there changes nothing, so neither its
+    // outcome nor an undo may touch them (removing it would destroy state that was correct).
+    const heldBefore = context.views.all().filter((view) => view.loras.has(adapter.id)).map((view) => view.rank)
     const result = yield* gather(context, { method: "addLora", adapter }, timeoutMs)
     for (const outcome of result.outcomes) {
+      if (heldBefore.includes(outcome.rank)) continue
       const verdict = verdictOf(context, outcome)
       if (verdict === "applied") context.views.setLora(outcome.rank, adapter.id, "held")
       if (verdict === "unknown") context.views.setLora(outcome.rank, adapter.id, "maybe")
@@ -130,11 +143,13 @@ export const addLora = (context: ControlContext, adapter: LoraAdapter, timeoutMs
     }
     // Undo where it applied or may have: removing from a rank that never added it answers
     // LoraNotFound, which also means "absent", so indefinite ranks are safe to include.
+    const undoRanks = ranksWhere(context, result, ["applied", "unknown"]).filter((rank) => !heldBefore.includes(rank))
     const compensation = yield* compensate<LoraReport>(
-      context, { method: "removeLora", adapterId: adapter.id }, ranksWhere(context, result, ["applied", "unknown"]), timeoutMs,
+      context, { method: "removeLora", adapterId: adapter.id }, undoRanks, timeoutMs,
       (outcome) => outcome._tag === "Ok" || failedWith(outcome, "LoraNotFound")
     )
     for (const rank of compensation?.restoredRanks ?? []) context.views.setLora(rank, adapter.id, "absent")
+    for (const rank of undoneMaybe(context, compensation)) context.views.setLora(rank, adapter.id, "maybe")
     return yield* Effect.fail(controlFailed(context, "addLora", result, compensation))
   })
 
@@ -169,6 +184,7 @@ export const removeLora = (context: ControlContext, adapterId: number, timeoutMs
       ? yield* compensate<LoraReport>(context, { method: "addLora", adapter }, removedSomewhere, timeoutMs, (outcome) => outcome._tag === "Ok")
       : undefined
     for (const rank of compensation?.restoredRanks ?? []) context.views.setLora(rank, adapterId, "held")
+    for (const rank of undoneMaybe(context, compensation)) context.views.setLora(rank, adapterId, "maybe")
     return yield* Effect.fail(controlFailed(context, "removeLora", result, compensation))
   })
 
@@ -224,6 +240,7 @@ export const sleep = (context: ControlContext, level: SleepLevel, timeoutMs: num
       (outcome) => outcome._tag === "Ok" || failedWith(outcome, "NotAsleep")
     )
     for (const rank of compensation?.restoredRanks ?? []) context.views.setSleep(rank, 0)
+    for (const rank of undoneMaybe(context, compensation)) context.views.setSleep(rank, "maybe")
     return yield* Effect.fail(controlFailed(context, "sleep", result, compensation))
   })
 
@@ -257,6 +274,7 @@ export const wakeUp = (context: ControlContext, tags: ReadonlyArray<MemoryTag>, 
       ? undefined
       : yield* compensate<SleepReport>(context, { method: "sleep", level }, woke, timeoutMs, (outcome) => outcome._tag === "Ok")
     for (const rank of compensation?.restoredRanks ?? []) context.views.setSleep(rank, level!)
+    for (const rank of undoneMaybe(context, compensation)) context.views.setSleep(rank, "maybe")
     return yield* Effect.fail(controlFailed(context, "wakeUp", result, compensation))
   })
 

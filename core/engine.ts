@@ -150,6 +150,7 @@ interface EngineCore {
   nextBatchId: number
   deadRanks: ReadonlyArray<number>
   closeAttempts: number
+  failedBeforeClose: boolean
   lastClose: CloseReport | undefined
 }
 
@@ -187,6 +188,7 @@ const makeEngineCore = (executor: ExecutorShape, seeds: Prng, work: Queue.Queue<
     nextBatchId: 1,
     deadRanks: [],
     closeAttempts: 0,
+    failedBeforeClose: false,
     lastClose: undefined
   }
   return core
@@ -223,9 +225,11 @@ const admissionRefusal = (core: EngineCore): AdmissionError | undefined => {
   const state = core.state()
   if (state === "failed") return new ExecutorDead({ method: "submit", deadRanks: core.deadRanks })
   if (!isLive(state)) return new EngineClosed({ operation: "submit" })
-  if (state === "asleep") return new EngineAsleep({ operation: "submit" })
+  const sleep = core.control.views.commonSleep()
+  // Every rank asleep is "asleep", whatever else diverges; ranks that disagree about sleep are degraded.
+  if (state === "asleep" || (sleep !== undefined && sleep > 0)) return new EngineAsleep({ operation: "submit" })
   const divergence = core.control.views.divergence()
-  if (state === "degraded" && divergence && core.control.views.commonSleep() === undefined) {
+  if (state === "degraded" && divergence && sleep === undefined) {
     return new EngineDegraded({ operation: "submit", divergentRanks: divergence.divergentRanks, reason: divergence.reason })
   }
   return undefined
@@ -332,7 +336,9 @@ const close = (core: EngineCore, busyLoop: Fiber.Fiber<never>, timeoutMs: number
     if (core.lastClose && core.lastClose.state !== "pending-cleanup") return core.lastClose
     assert(timeoutMs >= 0 && Number.isFinite(timeoutMs), "close has a finite bound")
     const startedMs = nowMs()
-    const failedBefore = core.state() === "failed"
+    // Remembered from the first attempt: by a retry the state reads pending-cleanup.
+    core.failedBeforeClose ||= core.state() === "failed"
+    const failedBefore = core.failedBeforeClose
     core.closeAttempts++
     core.setState("closing")
     const failedRequests = core.control.policy.closePendingRequests === "fail"

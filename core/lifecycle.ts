@@ -35,8 +35,9 @@ export const isLive = (state: EngineState): boolean =>
 
 /**
  * What `close` did. `closed`: nothing of the engine is left running. `pending-cleanup`: the
- * ranks in `survivingRanks` are still running; calling close again retries them. `failed`: the
- * close itself broke (a defect), described in `problem`; what is known about ranks is reported.
+ * ranks in `survivingRanks` are still running; calling close again retries them. `failed`:
+ * nothing is left running either, but the engine had already failed (a rank died) before close
+ * was called, so the run did not end cleanly; `problem` says which rank died.
  */
 export interface CloseReport {
   readonly state: "closed" | "pending-cleanup" | "failed"
