@@ -331,7 +331,33 @@ const awaitEntry = (entry: Entry): Effect.Effect<RequestOutput, RequestError> =>
  * the executor down within what is left of `timeoutMs`. Concurrent and repeated calls are
  * serialized; after a `closed` (or `failed`) report, close answers that report again.
  */
-const close = (core: EngineCore, busyLoop: Fiber.Fiber<never>, timeoutMs: number, nowMs: () => number) => {
+const close = (core: EngineCore, busyLoop: Fiber.Fiber<never>, timeoutMs: number, nowMs: () => number): Effect.Effect<CloseReport> => {
+  const startedMs = nowMs()
+  // A close that waits behind another one is still bound by its own timeoutMs: if the other has
+  // not finished by then, it answers what is known now and leaves the retry to the caller.
+  return Effect.flatMap(
+    Effect.timeoutOption(closeOnce(core, busyLoop, timeoutMs, nowMs), timeoutMs),
+    (report) => report._tag === "Some"
+      ? Effect.succeed(report.value)
+      : Effect.map(core.executor.exitedRanks, (exited) => provisionalReport(core, exited, startedMs, nowMs))
+  )
+}
+
+const provisionalReport = (core: EngineCore, exited: ReadonlyArray<number>, startedMs: number, nowMs: () => number): CloseReport => {
+  const all = Array.from({ length: core.executor.worldSize }, (_, rank) => rank)
+  return {
+    state: "pending-cleanup",
+    failedRequests: core.lastClose?.failedRequests ?? [],
+    stoppedRanks: exited,
+    survivingRanks: all.filter((rank) => !exited.includes(rank)),
+    exits: core.lastClose?.exits ?? [],
+    attempts: core.closeAttempts,
+    elapsedMs: nowMs() - startedMs,
+    problem: "another close was still running when this one's bound ran out; call close again"
+  }
+}
+
+const closeOnce = (core: EngineCore, busyLoop: Fiber.Fiber<never>, timeoutMs: number, nowMs: () => number) => {
   return core.closeLock.withPermits(1)(Effect.gen(function* () {
     if (core.lastClose && core.lastClose.state !== "pending-cleanup") return core.lastClose
     assert(timeoutMs >= 0 && Number.isFinite(timeoutMs), "close has a finite bound")

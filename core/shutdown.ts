@@ -53,7 +53,16 @@ export const escalateShutdown = (
 ): Effect.Effect<ShutdownReport> =>
   Effect.gen(function* () {
     const graceful = exits.aliveRanks()
-    if (graceful.length > 0) yield* askToStop(transport, waves, graceful)
+    const waveId = graceful.length > 0 ? yield* askToStop(transport, waves, graceful) : undefined
+    // The graceful wave stays open for the whole escalation, so the ranks' acknowledgements are
+    // matched to it rather than counted as stale replies; it is discarded when escalation ends.
+    return yield* escalate(transport, exits, options, graceful).pipe(
+      Effect.ensuring(Effect.sync(() => waveId !== undefined && waves.discard(waveId)))
+    )
+  })
+
+const escalate = (transport: RankTransportShape, exits: RankExits, options: ShutdownOptions, graceful: ReadonlyArray<number>) =>
+  Effect.gen(function* () {
     yield* waitForExits(exits, graceful, options.graceMs)
     const terminated = exits.aliveRanks()
     yield* signalAll(transport, terminated, "terminate")
@@ -64,16 +73,12 @@ export const escalateShutdown = (
     return report(transport.worldSize, exits, { graceful, terminated, killed })
   })
 
-// The graceful call travels as a wave so its replies are matched, not counted as stale; nobody
-// awaits the replies: what counts is that the rank exits.
+// The graceful call travels as a wave; nobody awaits its replies: what counts is that the rank exits.
 const askToStop = (transport: RankTransportShape, waves: WaveBook, ranks: ReadonlyArray<number>) =>
   Effect.suspend(() => {
-    if (waves.inFlight() >= waves.wavesInFlightMax) return Effect.void // no room for a wave: escalate by signal
+    if (waves.inFlight() >= waves.wavesInFlightMax) return Effect.succeed(undefined) // no room: escalate by signal
     const wave = waves.open("shutdown", ranks)
-    return Effect.ensuring(
-      Effect.asVoid(transport.send({ waveId: wave.waveId, call: { method: "shutdown" } }, ranks)),
-      Effect.sync(() => waves.discard(wave.waveId))
-    )
+    return Effect.as(transport.send({ waveId: wave.waveId, call: { method: "shutdown" } }, ranks), wave.waveId)
   })
 
 const signalAll = (transport: RankTransportShape, ranks: ReadonlyArray<number>, signal: StopSignal) =>

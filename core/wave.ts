@@ -16,6 +16,9 @@ import type { RankReply } from "./transport.ts"
 
 type Outcome = RankOutcome<unknown, WorkerError>
 
+/** How many closed waves are remembered for classifying late copies. */
+const recentlyClosedMax = 64
+
 export interface PendingWave {
   readonly waveId: number
   readonly method: string
@@ -65,6 +68,13 @@ export const makeWaveBook = (
   let staleRepliesDropped = 0
   let duplicateRepliesDropped = 0
   let malformedReplies = 0
+  // The ranks that answered each of the last closed waves, to tell duplicates from stale replies.
+  const recentlyClosed = new Map<number, ReadonlySet<number>>()
+  const rememberClosed = (wave: PendingWave) => {
+    const answered = new Set([...wave.outcomes].filter(([, outcome]) => outcome._tag === "Ok" || outcome._tag === "Failed").map(([rank]) => rank))
+    recentlyClosed.set(wave.waveId, answered)
+    if (recentlyClosed.size > recentlyClosedMax) recentlyClosed.delete(recentlyClosed.keys().next().value!)
+  }
 
   const record = (wave: PendingWave, outcome: Outcome) => {
     assert(!wave.outcomes.has(outcome.rank), "a wave records one outcome per rank")
@@ -97,7 +107,11 @@ export const makeWaveBook = (
   const deliver = (reply: RankReply) => {
     assert(reply.rank >= 0 && reply.rank < worldSize, "a reply comes from an existing rank")
     const wave = policy.waveIds === "checked" ? pending.get(reply.waveId) : oldestAwaiting(reply.rank)
-    if (wave === undefined) return void staleRepliesDropped++
+    if (wave === undefined) {
+      // A second copy of a reply to a wave that just closed is a duplicate, not a late answer.
+      if (recentlyClosed.get(reply.waveId)?.has(reply.rank)) return void duplicateRepliesDropped++
+      return void staleRepliesDropped++
+    }
     if (!wave.ranks.includes(reply.rank) || wave.outcomes.has(reply.rank)) return void duplicateRepliesDropped++
     const outcome: Outcome = reply.result._tag === "Ok"
       ? { _tag: "Ok", rank: reply.rank, value: reply.result.value, elapsedMs: nowMs() - wave.startedMs }
@@ -113,6 +127,7 @@ export const makeWaveBook = (
     const wave = pending.get(waveId)
     assert(wave !== undefined, "only a pending wave is closed")
     pending.delete(waveId)
+    rememberClosed(wave)
     const outcomes = wave.ranks.map((rank) => wave.outcomes.get(rank) ?? missing(rank))
     assert(outcomes.length === wave.ranks.length, "one outcome per targeted rank")
     return { method: wave.method, waveId, outcomes }
@@ -138,7 +153,11 @@ export const makeWaveBook = (
     settle,
     deliver,
     close,
-    discard: (waveId) => void pending.delete(waveId),
+    discard: (waveId) => {
+      const wave = pending.get(waveId)
+      if (wave) rememberClosed(wave)
+      pending.delete(waveId)
+    },
     rankExited,
     abandonAll,
     countStale: () => void staleRepliesDropped++,

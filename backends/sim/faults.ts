@@ -1,11 +1,11 @@
 /**
  * The fault plan of the simulated cluster, as data.
  *
- * A scenario declares which rank misbehaves, in which method, how, and how often. The plan is
- * plain JSON (decoded with `FaultSpecSchema`, whose errors name the field), so a failing run can
- * be written down and replayed. At run time the plan lives in a `FaultBook`: the rank hosts of
- * the simulated transport ask it, call by call, whether a fault fires, and it counts what fired
- * for reports.
+ * A scenario declares which rank misbehaves, in which method, how, and how often: counted specs
+ * (`FaultSpec`: "rank 1 throws in addLora twice") and probabilistic rules (`FaultRule`: "every
+ * rank drops 5% of its execute replies"). Both are plain JSON, decoded with schemas whose errors
+ * name the field, so a failing run can be written down and replayed. At run time the plan lives
+ * in a `FaultBook` (fault-book.ts), which the rank hosts ask, call by call, whether a fault fires.
  *
  * Fault model. Call faults act on one call of one method on one rank:
  * - `throw`: the rank answers a definite `ModelError` and applies nothing;
@@ -13,27 +13,58 @@
  *   (then the call applies late) or the rank is killed;
  * - `slow`: the rank waits `delayMs` of virtual time, then applies and answers normally;
  * - `crashBeforeApply` / `crashAfterApply`: the rank process exits with code 1 before or after
- *   applying the call, without answering; the caller cannot tell which (indefinite).
+ *   applying the call, without answering; the caller cannot tell which (indefinite);
+ * - `dropReply`: the rank applies the call and its reply is lost (the caller sees a timeout);
+ * - `duplicateReply`: the rank applies the call once and sends its reply twice;
+ * - `oomOnWake` (wakeUp only): the wake finds the device full, answers `OutOfMemory`, and the
+ *   rank stays asleep;
+ * - `crashDuringShutdown` (shutdown only): the rank exits with code 1 while handling the
+ *   graceful shutdown, before replying: a crash no signal caused.
  * Signal faults act on the rank process: `ignoreTerminate` ignores SIGTERM, `unkillable`
  * survives SIGTERM and SIGKILL (a process stuck in the kernel, holding its GPU).
  */
 import { Data, Result, Schema, SchemaIssue } from "effect"
-import { assert } from "../../core/assert.ts"
 import { workerMethods, type WorkerMethod } from "../../core/worker.ts"
 
-export const callFaultKinds = ["throw", "hang", "crashBeforeApply", "crashAfterApply", "slow"] as const
+export const callFaultKinds = [
+  "throw", "hang", "crashBeforeApply", "crashAfterApply", "slow", "dropReply", "duplicateReply", "oomOnWake",
+  "crashDuringShutdown"
+] as const
 export const signalFaultKinds = ["ignoreTerminate", "unkillable"] as const
 export const faultKinds = [...callFaultKinds, ...signalFaultKinds] as const
 export type CallFaultKind = (typeof callFaultKinds)[number]
 export type SignalFaultKind = (typeof signalFaultKinds)[number]
 export type FaultKind = (typeof faultKinds)[number]
 
-/** One fault of the plan. `count` absent means every matching call (or signal), forever. */
+/**
+ * Call faults that exist for one method only: a spec or rule may name that method or none, and
+ * either way it fires on that method alone.
+ */
+export const methodBoundFaultKinds: Readonly<Partial<Record<FaultKind, WorkerMethod>>> = {
+  oomOnWake: "wakeUp",
+  crashDuringShutdown: "shutdown"
+}
+
+/** One counted fault of the plan. `count` absent means every matching call (or signal), forever. */
 export interface FaultSpec {
   readonly rank: number
   readonly method?: WorkerMethod | undefined
   readonly kind: FaultKind
   readonly count?: number | undefined
+  /** Virtual milliseconds a `slow` call waits before applying. */
+  readonly delayMs?: number | undefined
+}
+
+/**
+ * A probabilistic fault: each matching call (or signal) fires it with `probability`, drawn from
+ * the cluster's `faults` stream. A call fault without a method matches every method; `ranks`
+ * absent means every rank.
+ */
+export interface FaultRule {
+  readonly kind: FaultKind
+  readonly method?: WorkerMethod | undefined
+  readonly ranks?: ReadonlyArray<number> | undefined
+  readonly probability: number
   /** Virtual milliseconds a `slow` call waits before applying. */
   readonly delayMs?: number | undefined
 }
@@ -60,31 +91,64 @@ export class InvalidFaultSpec extends Data.TaggedError("InvalidFaultSpec")<{
   override get message() { return `invalid fault spec: ${this.field}: ${this.rule}` }
 }
 
-const isCallFaultKind = (kind: FaultKind): kind is CallFaultKind =>
+export const isCallFaultKind = (kind: FaultKind): kind is CallFaultKind =>
   (callFaultKinds as ReadonlyArray<string>).includes(kind)
 
-/** The rules that span fields: which kinds need a method, and `delayMs` only (and always) for slow. */
-const crossFieldIssues = (spec: FaultSpec): ReadonlyArray<Schema.FilterIssue> => {
+/** The method a fault of `kind` fires on when its entry names `method` (or none). */
+export const faultMethod = (kind: FaultKind, method: WorkerMethod | undefined): WorkerMethod | undefined =>
+  method ?? methodBoundFaultKinds[kind]
+
+// ---------------------------------------------------------------------------------------------
+// Decoding: the rules that span fields, shared by specs and rules.
+// ---------------------------------------------------------------------------------------------
+
+interface EntryFields {
+  readonly kind: FaultKind
+  readonly method?: WorkerMethod | undefined
+  readonly delayMs?: number | undefined
+}
+
+/**
+ * Which kinds take which method, and `delayMs` only (and always) for slow. `methodRequired` is
+ * true for counted specs: a rule without a method means "any method", a spec must say which.
+ */
+const entryIssues = (entry: EntryFields, methodRequired: boolean): Array<Schema.FilterIssue> => {
   const issues: Array<Schema.FilterIssue> = []
-  if (isCallFaultKind(spec.kind) && spec.method === undefined) {
-    issues.push({ path: ["method"], issue: `required for kind ${spec.kind}` })
+  const bound = methodBoundFaultKinds[entry.kind]
+  if (bound !== undefined && entry.method !== undefined && entry.method !== bound) {
+    issues.push({ path: ["method"], issue: `kind ${entry.kind} acts on ${bound} only` })
   }
-  if (!isCallFaultKind(spec.kind) && spec.method !== undefined) {
-    issues.push({ path: ["method"], issue: `not used by kind ${spec.kind}, which acts on the rank process` })
+  if (methodRequired && bound === undefined && isCallFaultKind(entry.kind) && entry.method === undefined) {
+    issues.push({ path: ["method"], issue: `required for kind ${entry.kind}` })
   }
-  if (spec.kind === "slow" && spec.delayMs === undefined) issues.push({ path: ["delayMs"], issue: "required for kind slow" })
-  if (spec.kind !== "slow" && spec.delayMs !== undefined) issues.push({ path: ["delayMs"], issue: "only used by kind slow" })
+  if (!isCallFaultKind(entry.kind) && entry.method !== undefined) {
+    issues.push({ path: ["method"], issue: `not used by kind ${entry.kind}, which acts on the rank process` })
+  }
+  if (entry.kind === "slow" && entry.delayMs === undefined) issues.push({ path: ["delayMs"], issue: "required for kind slow" })
+  if (entry.kind !== "slow" && entry.delayMs !== undefined) issues.push({ path: ["delayMs"], issue: "only used by kind slow" })
   return issues
 }
 
-/** Decodes one fault plan entry from JSON; unknown keys are refused by `decodeFaultSpec`. */
+const Rank = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const DelayMs = Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)))
+
+/** Decodes one counted fault from JSON; unknown keys are refused by `decodeFaultSpec`. */
 export const FaultSpecSchema = Schema.Struct({
-  rank: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  rank: Rank,
   method: Schema.optionalKey(Schema.Literals(workerMethods)),
   kind: Schema.Literals(faultKinds),
   count: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
-  delayMs: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)))
-}).check(Schema.makeFilter(crossFieldIssues))
+  delayMs: DelayMs
+}).check(Schema.makeFilter((spec) => entryIssues(spec, true)))
+
+/** Decodes one probabilistic fault rule from JSON; unknown keys are refused by `decodeFaultRule`. */
+export const FaultRuleSchema = Schema.Struct({
+  kind: Schema.Literals(faultKinds),
+  method: Schema.optionalKey(Schema.Literals(workerMethods)),
+  ranks: Schema.optionalKey(Schema.UniqueArray(Rank).check(Schema.isMinLength(1))),
+  probability: Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 })),
+  delayMs: DelayMs
+}).check(Schema.makeFilter((rule) => entryIssues(rule, false)))
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
@@ -94,9 +158,15 @@ const toInvalidFaultSpec = (issue: SchemaIssue.Issue): InvalidFaultSpec => {
   return new InvalidFaultSpec({ field: field && field.length > 0 ? field : "(fault)", rule: first?.message ?? "invalid" })
 }
 
-/** Decodes a fault plan entry from unknown JSON; never throws. */
+/** Decodes a counted fault from unknown JSON; never throws. */
 export const decodeFaultSpec = (input: unknown): Result.Result<FaultSpec, InvalidFaultSpec> => {
   const decoded = Schema.decodeUnknownResult(FaultSpecSchema)(input, { onExcessProperty: "error" })
+  return Result.isFailure(decoded) ? Result.fail(toInvalidFaultSpec(decoded.failure.issue)) : Result.succeed(decoded.success)
+}
+
+/** Decodes a fault rule from unknown JSON; never throws. */
+export const decodeFaultRule = (input: unknown): Result.Result<FaultRule, InvalidFaultSpec> => {
+  const decoded = Schema.decodeUnknownResult(FaultRuleSchema)(input, { onExcessProperty: "error" })
   return Result.isFailure(decoded) ? Result.fail(toInvalidFaultSpec(decoded.failure.issue)) : Result.succeed(decoded.success)
 }
 
@@ -111,100 +181,14 @@ export const checkFaultSpec = (spec: FaultSpec, worldSize: number): InvalidFault
   return undefined
 }
 
-const stripUndefined = (spec: FaultSpec): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(spec).filter(([, value]) => value !== undefined))
-
-// ---------------------------------------------------------------------------------------------
-// The book: active faults with their remaining counts, and what fired.
-// ---------------------------------------------------------------------------------------------
-
-/**
- * The mutable fault state of one simulated cluster. Only the cluster's own fibers touch it, one
- * step at a time (JavaScript runs one fiber step at a time), so no lock is needed.
- */
-export interface FaultBook {
-  /** Adds a fault; the caller has checked it with `checkFaultSpec`. */
-  readonly inject: (spec: FaultSpec) => void
-  /** The first active call fault matching (rank, method), its count taken down by one. */
-  readonly take: (rank: number, method: WorkerMethod) => CallFault | undefined
-  /** Whether a SIGTERM to `rank` would be ignored now (by `ignoreTerminate` or `unkillable`). */
-  readonly ignoresTerminate: (rank: number) => boolean
-  /** Whether a SIGKILL to `rank` would be survived now. */
-  readonly isUnkillable: (rank: number) => boolean
-  /**
-   * Asks whether the rank resists `signal`: the fault that resists (its count taken down and its
-   * firing counted), or undefined when the signal takes effect.
-   */
-  readonly resist: (rank: number, signal: "terminate" | "kill") => SignalFaultKind | undefined
-  /** Clears every active fault; counts of what fired are kept for the report. */
-  readonly heal: () => void
-  /** What fired so far, ordered by rank, then method, then kind. */
-  readonly counts: () => ReadonlyArray<FaultCount>
+/** Checks a rule built in code against its schema, and its ranks against the world size. */
+export const checkFaultRule = (rule: FaultRule, worldSize: number): InvalidFaultSpec | undefined => {
+  const decoded = decodeFaultRule(stripUndefined(rule))
+  if (Result.isFailure(decoded)) return decoded.failure
+  const outside = (rule.ranks ?? []).findIndex((rank) => rank >= worldSize)
+  if (outside >= 0) return new InvalidFaultSpec({ field: `ranks.${outside}`, rule: `must be below the world size ${worldSize}` })
+  return undefined
 }
 
-interface ActiveFault {
-  readonly spec: FaultSpec
-  /** Remaining firings; Infinity when the spec has no count. */
-  remaining: number
-}
-
-/** Builds an empty book for `worldSize` ranks, then adds `faults`. */
-export const makeFaultBook = (worldSize: number, faults: ReadonlyArray<FaultSpec> = []): FaultBook => {
-  assert(Number.isInteger(worldSize) && worldSize >= 1, "a fault book covers at least one rank")
-  let active: Array<ActiveFault> = []
-  const fired = new Map<string, FaultCount>()
-
-  const inject = (spec: FaultSpec): void => {
-    assert(spec.rank >= 0 && spec.rank < worldSize, `fault rank ${spec.rank} lies within the world size ${worldSize}`)
-    active.push({ spec, remaining: spec.count ?? Number.POSITIVE_INFINITY })
-  }
-
-  const record = (rank: number, method: WorkerMethod | null, kind: FaultKind): void => {
-    const key = `${rank}|${method ?? ""}|${kind}`
-    const previous = fired.get(key)
-    fired.set(key, { rank, method, kind, fired: (previous?.fired ?? 0) + 1 })
-  }
-
-  /** Takes one firing of `fault`; it leaves the book when its count is spent. */
-  const consume = (fault: ActiveFault): void => {
-    assert(fault.remaining > 0, "only a fault with firings left is consumed")
-    fault.remaining -= 1
-    if (fault.remaining === 0) active = active.filter((other) => other !== fault)
-  }
-
-  const find = (rank: number, kind: FaultKind): ActiveFault | undefined =>
-    active.find((fault) => fault.spec.rank === rank && fault.spec.kind === kind)
-
-  const take = (rank: number, method: WorkerMethod): CallFault | undefined => {
-    const fault = active.find((candidate) =>
-      candidate.spec.rank === rank && candidate.spec.method === method && isCallFaultKind(candidate.spec.kind))
-    if (fault === undefined) return undefined
-    consume(fault)
-    record(rank, method, fault.spec.kind)
-    return { kind: fault.spec.kind as CallFaultKind, delayMs: fault.spec.delayMs ?? 0 }
-  }
-
-  // SIGTERM is resisted by either signal fault, SIGKILL only by `unkillable`.
-  const resist = (rank: number, signal: "terminate" | "kill"): SignalFaultKind | undefined => {
-    const fault = (signal === "terminate" ? find(rank, "ignoreTerminate") : undefined) ?? find(rank, "unkillable")
-    if (fault === undefined) return undefined
-    consume(fault)
-    record(rank, null, fault.spec.kind)
-    return fault.spec.kind as SignalFaultKind
-  }
-
-  const counts = (): ReadonlyArray<FaultCount> =>
-    [...fired.values()].sort((a, b) =>
-      a.rank - b.rank || (a.method ?? "").localeCompare(b.method ?? "") || a.kind.localeCompare(b.kind))
-
-  for (const spec of faults) inject(spec)
-  return {
-    inject,
-    take,
-    ignoresTerminate: (rank) => find(rank, "ignoreTerminate") !== undefined || find(rank, "unkillable") !== undefined,
-    isUnkillable: (rank) => find(rank, "unkillable") !== undefined,
-    resist,
-    heal: () => { active = [] },
-    counts
-  }
-}
+const stripUndefined = (entry: object): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(entry).filter(([, value]) => value !== undefined))

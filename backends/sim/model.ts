@@ -48,6 +48,12 @@ export interface SimWorkerTruth {
 /** A Worker plus a read-only view of its state, for checking what the control plane believes. */
 export interface SimulatedWorker extends WorkerShape {
   readonly truth: () => SimWorkerTruth
+  /**
+   * The `oomOnWake` fault: a wake that finds the device taken (another process grabbed it while
+   * the rank slept). It answers `OutOfMemory`, changes nothing, so the rank stays asleep, and
+   * marks the rank unhealthy as every out-of-memory answer does.
+   */
+  readonly wakeUpOutOfMemory: () => Effect.Effect<never, OutOfMemory>
 }
 
 /** One rank's configuration and mutable state, shared by the method functions below. */
@@ -89,7 +95,8 @@ export const makeSimulatedWorker = (options: SimWorkerOptions): SimulatedWorker 
     listLoras: () => withLora(sim, "listLoras", (manager) => Effect.sync(() => manager.ids())),
     checkHealth: () => checkHealth(sim),
     shutdown: () => Effect.void,
-    truth: () => truth(sim)
+    truth: () => truth(sim),
+    wakeUpOutOfMemory: () => tracked(sim, Effect.fail(new OutOfMemory({ requestedBytes: poolBytes(sim.config), availableBytes: 0 })))
   }
 }
 

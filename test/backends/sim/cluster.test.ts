@@ -1,8 +1,8 @@
 /**
  * Goal: a simulated cluster wires ranks, faults and transport together, and its handle tells
  * the truth: definite answers (Ok, Failed) match what each rank really holds, a handle kill
- * respects `unkillable`, malformed fault plans are refused with the field named, and the layer
- * provides both RankTransport and SimCluster.
+ * respects `unkillable`, malformed fault plans, rules and network settings are refused with the
+ * field named, and the layer provides both RankTransport and SimCluster.
  * Method: fast-check properties over random fault plans against ground truth read from the
  * handle, plus examples for the handle's operations. Virtual time comes from TestClock.
  */
@@ -94,6 +94,28 @@ describe("simulated cluster", () => {
       return yield* Effect.flip(handle.inject({ rank: 2, method: "load", kind: "throw" }))
     }))
     expect(outside).toMatchObject({ _tag: "InvalidFaultSpec", field: "rank" })
+  })
+
+  test("a malformed rule or network setting is refused with the field named, at build and at run time", async () => {
+    const badRule = await runSim(Effect.flip(makeSimCluster({
+      worldSize: 2, model: {}, rules: [{ kind: "oomOnWake", method: "load", probability: 0.5 }]
+    })))
+    expect(badRule).toMatchObject({ _tag: "InvalidFaultSpec", field: "method" })
+    const badNetwork = await runSim(Effect.flip(makeSimCluster({
+      worldSize: 2, model: {}, network: { links: [{ rank: 2, config: {} }] }
+    })))
+    expect(badNetwork).toMatchObject({ _tag: "InvalidNetworkConfig", field: "links.0.rank" })
+    const refused = await runSim(Effect.gen(function* () {
+      const { handle } = yield* makeSimCluster({ worldSize: 2, model: {} })
+      return yield* Effect.all([
+        Effect.flip(handle.addRule({ kind: "throw", ranks: [5], probability: 0.5 })),
+        Effect.flip(handle.configureNetwork({ request: { delayMs: { kind: "uniform", minMs: 3, maxMs: 1 } } }))
+      ])
+    }))
+    expect(refused).toMatchObject([
+      { _tag: "InvalidFaultSpec", field: "ranks.0" },
+      { _tag: "InvalidNetworkConfig", field: "request.delayMs.maxMs" }
+    ])
   })
 
   test("an injected fault fires on the next matching call", async () => {

@@ -1,14 +1,17 @@
 /**
- * Goal: the fault plan decodes from JSON with errors that name the field, and the fault book
- * fires each fault exactly as often as its count allows, on the rank and method it names.
- * Method: example tests for each decoding rule; fast-check properties that replay random call
- * sequences against a counter kept beside the book.
+ * Goal: the fault plan (counted specs and probabilistic rules) decodes from JSON with errors
+ * that name the field, for every fault kind and its method rule.
+ * Method: example tests for each decoding rule, and a property that every kind has a
+ * well-formed spec that decodes to itself.
  */
 import { fc, test } from "@fast-check/vitest"
 import { Result } from "effect"
 import { describe, expect } from "vitest"
-import { workerMethods, type WorkerMethod } from "../../../core/worker.ts"
-import { callFaultKinds, checkFaultSpec, decodeFaultSpec, makeFaultBook, type FaultSpec } from "../../../backends/sim/faults.ts"
+import {
+  checkFaultRule, checkFaultSpec, decodeFaultRule, decodeFaultSpec, faultKinds, type FaultSpec, methodBoundFaultKinds,
+  signalFaultKinds
+} from "../../../backends/sim/faults.ts"
+import { faultPointOfKind, faultPointNames } from "../../../backends/sim/fault-points.ts"
 
 const fieldOf = (input: unknown): string => {
   const decoded = decodeFaultSpec(input)
@@ -24,7 +27,13 @@ describe("FaultSpecSchema", () => {
       { rank: 0, method: "wakeUp", kind: "crashBeforeApply" },
       { rank: 0, method: "shutdown", kind: "crashAfterApply", count: 1 },
       { rank: 3, kind: "ignoreTerminate" },
-      { rank: 3, kind: "unkillable" }
+      { rank: 3, kind: "unkillable" },
+      { rank: 1, method: "execute", kind: "dropReply", count: 1 },
+      { rank: 1, method: "listLoras", kind: "duplicateReply" },
+      { rank: 2, kind: "oomOnWake" },
+      { rank: 2, method: "wakeUp", kind: "oomOnWake", count: 1 },
+      { rank: 0, kind: "crashDuringShutdown" },
+      { rank: 0, method: "shutdown", kind: "crashDuringShutdown" }
     ]
     for (const spec of specs) expect(Result.getOrThrow(decodeFaultSpec(spec))).toEqual(spec)
   })
@@ -39,6 +48,21 @@ describe("FaultSpecSchema", () => {
     expect(fieldOf({ rank: 0, method: "load", kind: "slow" })).toBe("delayMs")
     expect(fieldOf({ rank: 0, method: "load", kind: "hang", delayMs: 3 })).toBe("delayMs")
     expect(fieldOf({ rank: 0, method: "load", kind: "hang", after: 3 })).toBe("after")
+    expect(fieldOf({ rank: 0, kind: "dropReply" })).toBe("method")
+    expect(fieldOf({ rank: 0, kind: "duplicateReply" })).toBe("method")
+    expect(fieldOf({ rank: 0, method: "sleep", kind: "oomOnWake" })).toBe("method")
+    expect(fieldOf({ rank: 0, method: "execute", kind: "crashDuringShutdown" })).toBe("method")
+  })
+
+  test.prop([fc.constantFrom(...faultKinds), fc.nat(3)])("every kind has a well-formed spec, and a fault point of its own", (kind, rank) => {
+    const isSignal = (signalFaultKinds as ReadonlyArray<string>).includes(kind)
+    const spec: FaultSpec = {
+      rank, kind,
+      ...(isSignal || methodBoundFaultKinds[kind] !== undefined ? {} : { method: "execute" as const }),
+      ...(kind === "slow" ? { delayMs: 5 } : {})
+    }
+    expect(Result.getOrThrow(decodeFaultSpec(spec))).toEqual(spec)
+    expect(faultPointNames).toContain(faultPointOfKind[kind])
   })
 
   test("checkFaultSpec refuses a rank outside the world and accepts one inside", () => {
@@ -47,55 +71,28 @@ describe("FaultSpecSchema", () => {
   })
 })
 
-const callSpec = fc.record({
-  rank: fc.integer({ min: 0, max: 2 }),
-  method: fc.constantFrom(...workerMethods),
-  kind: fc.constantFrom(...callFaultKinds.filter((kind) => kind !== "slow")),
-  count: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined })
-})
-const calls = fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.constantFrom(...workerMethods)), { maxLength: 40 })
 
-describe("FaultBook", () => {
-  test.prop([callSpec, calls])("a call fault fires only on its rank and method, at most count times", (spec, sequence) => {
-    const book = makeFaultBook(3, [spec])
-    let fired = 0
-    for (const [rank, method] of sequence) {
-      const fault = book.take(rank, method as WorkerMethod)
-      const matches = rank === spec.rank && method === spec.method
-      const expected = matches && fired < (spec.count ?? Number.POSITIVE_INFINITY)
-      expect(fault?.kind).toBe(expected ? spec.kind : undefined)
-      if (fault) fired++
+describe("FaultRuleSchema", () => {
+  test("a rule may leave out the method and the ranks, and needs a probability in [0, 1]", () => {
+    expect(Result.getOrThrow(decodeFaultRule({ kind: "throw", probability: 0.2 }))).toEqual({ kind: "throw", probability: 0.2 })
+    expect(Result.isSuccess(decodeFaultRule({ kind: "dropReply", method: "execute", ranks: [0, 2], probability: 1 }))).toBe(true)
+    expect(Result.isSuccess(decodeFaultRule({ kind: "unkillable", probability: 0.5 }))).toBe(true)
+    const fieldOf = (input: unknown) => {
+      const decoded = decodeFaultRule(input)
+      return Result.isFailure(decoded) ? decoded.failure.field : "(decoded)"
     }
-    const counted = book.counts().find((count) => count.rank === spec.rank && count.method === spec.method)
-    expect(counted?.fired ?? 0).toBe(fired)
+    expect(fieldOf({ kind: "throw", probability: 1.5 })).toBe("probability")
+    expect(fieldOf({ kind: "throw" })).toBe("probability")
+    expect(fieldOf({ kind: "throw", probability: 0.1, ranks: [] })).toBe("ranks")
+    expect(fieldOf({ kind: "throw", probability: 0.1, ranks: [1, 1] })).toBe("ranks")
+    expect(fieldOf({ kind: "slow", probability: 0.1 })).toBe("delayMs")
+    expect(fieldOf({ kind: "oomOnWake", method: "load", probability: 0.1 })).toBe("method")
+    expect(fieldOf({ kind: "ignoreTerminate", method: "load", probability: 0.1 })).toBe("method")
+    expect(fieldOf({ kind: "throw", probability: 0.1, count: 2 })).toBe("count")
   })
 
-  test.prop([fc.array(callSpec, { maxLength: 6 }), calls])("heal clears every active fault and keeps the counts", (specs, sequence) => {
-    const book = makeFaultBook(3, specs)
-    for (const [rank, method] of sequence) book.take(rank, method as WorkerMethod)
-    const before = book.counts()
-    book.heal()
-    for (const [rank, method] of sequence) expect(book.take(rank, method as WorkerMethod)).toBeUndefined()
-    expect(book.counts()).toEqual(before)
-  })
-
-  test("terminate is resisted by ignoreTerminate and unkillable, kill only by unkillable", () => {
-    const book = makeFaultBook(2, [{ rank: 0, kind: "ignoreTerminate" }, { rank: 1, kind: "unkillable", count: 2 }])
-    expect(book.ignoresTerminate(0)).toBe(true)
-    expect(book.isUnkillable(0)).toBe(false)
-    expect(book.resist(0, "terminate")).toBe("ignoreTerminate")
-    expect(book.resist(0, "kill")).toBeUndefined()
-    expect(book.resist(1, "kill")).toBe("unkillable")
-    expect(book.resist(1, "terminate")).toBe("unkillable")
-    expect(book.resist(1, "kill")).toBeUndefined()
-    expect(book.counts()).toEqual([
-      { rank: 0, method: null, kind: "ignoreTerminate", fired: 1 },
-      { rank: 1, method: null, kind: "unkillable", fired: 2 }
-    ])
-  })
-
-  test("a slow fault hands out its delay", () => {
-    const book = makeFaultBook(1, [{ rank: 0, method: "execute", kind: "slow", delayMs: 25 }])
-    expect(book.take(0, "execute")).toEqual({ kind: "slow", delayMs: 25 })
+  test("checkFaultRule refuses a rank outside the world, naming its index", () => {
+    expect(checkFaultRule({ kind: "throw", ranks: [0, 4], probability: 0.5 }, 4)?.field).toBe("ranks.1")
+    expect(checkFaultRule({ kind: "throw", ranks: [0, 3], probability: 0.5 }, 4)).toBeUndefined()
   })
 })
