@@ -16,6 +16,7 @@ import { Effect, Exit, Fiber, Scope } from "effect"
 import { makeEngine, type EngineShape } from "../core/engine.ts"
 import { Executor, type ExecutorShape, type ExecutorStats, makeExecutor } from "../core/executor.ts"
 import type { CloseReport } from "../core/lifecycle.ts"
+import type { CorePolicy } from "../core/policy.ts"
 import { makeRandomness, makeStream, Randomness } from "../core/random.ts"
 import { makeSimCluster, type SimFaultHandle } from "../backends/sim/cluster.ts"
 import type { ModelOptions } from "../backends/harness.ts"
@@ -41,6 +42,8 @@ export interface SimRunOptions {
   readonly model?: ModelOptions | undefined
   /** Keep the trace events in the result (for `--trace`); the hash is always computed. */
   readonly keepTrace?: boolean | undefined
+  /** Core decision points to override: conformance mutants only. */
+  readonly policy?: Partial<CorePolicy> | undefined
 }
 
 export type SimRunStatus = "ok" | "safety" | "liveness"
@@ -135,8 +138,8 @@ const build = (
       network: networkConfigOf(swarm.network),
       observer: simEventTracer(recorder, coverage, () => phaseRef.phase)
     })
-    const executor = yield* makeExecutor(cluster.transport)
-    const engine = yield* makeEngine({ controlTimeoutMs: 500, executeTimeoutMs: 5_000 }).pipe(
+    const executor = yield* makeExecutor(cluster.transport, { policy: options.policy })
+    const engine = yield* makeEngine({ controlTimeoutMs: 500, executeTimeoutMs: 5_000, policy: options.policy }).pipe(
       Effect.provideService(Executor, executor),
       Effect.provideService(Randomness, makeRandomness(options.seed))
     )
@@ -218,6 +221,11 @@ const invoke = (run: Run, op: WorkloadOp): Effect.Effect<void> =>
     run.history.complete(entry, exit, atMs)
     if (kind === "close" && Exit.isSuccess(exit)) run.closeReports.push(exit.value as CloseReport)
     run.recorder.span("engine", kind, entry.invokedAtMs, atMs, { ok: entry.ok ?? false, ...(entry.errorTag ? { error: entry.errorTag } : {}) })
+    // The executor's indefinite verdicts (a rank TimedOut or Crashed) are what the engine had to
+    // reason about; they go on the executor's track.
+    for (const rank of entry.ranks ?? []) {
+      if (rank.status === "info") run.recorder.instant("executor", `${kind}: rank ${rank.rank} ${rank.tag}`, atMs)
+    }
     if (run.violation !== undefined) return
     const observation = yield* observeRun(run)
     run.violation = run.checker.afterOperation(entry, exit, observation)
