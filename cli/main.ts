@@ -14,6 +14,7 @@
 import { realpathSync } from "node:fs"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { checkCommand, mutantsCommand } from "./check.ts"
 import { simulateCommand } from "./simulate.ts"
 import { version } from "./version.ts"
 
@@ -37,6 +38,8 @@ export interface Command {
   readonly summary: string
   /** Argument synopsis shown after the command name, e.g. "[--seed N] [--ranks N]". */
   readonly usage?: string
+  /** Longer help: every option with its default, shown by `rankwise help <command>`. */
+  readonly help?: string
   /** Runs the command with the arguments after its name; resolves to the exit code. */
   readonly run: (args: ReadonlyArray<string>, ctx: CommandContext) => Promise<number>
 }
@@ -90,7 +93,7 @@ const helpCommand: Command = {
     }
     const command = find(commands, topic)
     if (command === undefined) return unknownCommand(io, topic)
-    io.stdout(`Usage: rankwise ${command.name}${command.usage ? ` ${command.usage}` : ""}\n\n${command.summary}\n`)
+    io.stdout(`Usage: rankwise ${command.name}${command.usage ? ` ${command.usage}` : ""}\n\n${command.summary}\n${command.help ? `\nOptions:\n${command.help}\n` : ""}`)
     return EXIT_OK
   }
 }
@@ -106,7 +109,7 @@ const versionCommand: Command = {
 }
 
 /** The command table. New commands go here. */
-export const commands: ReadonlyArray<Command> = [helpCommand, versionCommand, simulateCommand]
+export const commands: ReadonlyArray<Command> = [helpCommand, versionCommand, simulateCommand, checkCommand, mutantsCommand]
 
 /**
  * Runs the CLI with `argv` (the arguments after the program name) and resolves to the exit code.

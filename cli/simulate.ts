@@ -1,129 +1,204 @@
 /**
- * `rankwise simulate`: runs a scenario file on the in-process simulated cluster.
+ * `rankwise simulate`: scripted scenarios, or seeded runs and sweeps on the simulator.
  *
- * With `--json` it prints one JSON document (the scenario report: seed, per-step results with
- * per-rank outcomes, and the ranks' ground truth at the end); without it, a readable table.
- * A malformed scenario is a usage error (exit 2) whose message names the bad field.
+ * With `--scenario FILE` it runs a scenario file (on the simulator, or `--backend process`).
+ * Otherwise it runs seeds: each seed chooses its faults (`--faults swarm`, a list, or `none`)
+ * within `--budget`, drives a random workload for `--duration` of virtual time, checks every
+ * operation against the reference model, then heals and requires that everything finishes.
+ * Every failure prints the one line that replays it. Exit codes: 0 all passed, 1 a run failed
+ * (safety, liveness, determinism, a required path not reached, or a scenario expectation not
+ * met), 2 bad usage.
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { Result } from "effect"
 import { decodeScenario } from "../simulator/scenario/format.ts"
-import { runScenario, type ScenarioReport, type StepReport } from "../simulator/scenario/run.ts"
+import { runScenario } from "../simulator/scenario/run.ts"
 import { simHarnessFactory } from "../simulator/harness.ts"
+import { runSimulation, type SimRunOptions } from "../simulator/sim-run.ts"
+import { type FaultSelection, safetyBudget, type SwarmBudget, swarmFaultKinds, type SwarmFaultKind } from "../simulator/swarm.ts"
+import { renderCoverage, runSweep, type SweepReport } from "../simulator/sweep.ts"
+import { toChromeTrace } from "../simulator/trace.ts"
+import { type FlagSpec, parseDurationMs, parseFlags, type ParsedFlags, parseInteger, renderFlags } from "./args.ts"
+import { harnessFactoryFor } from "./backends.ts"
 import type { Command, Io } from "./main.ts"
+import { makeProgress } from "./progress.ts"
+import { renderTable } from "./render-scenario.ts"
 
 export const EXIT_OK = 0
-/** The scenario ran, but did not meet the expectations it states. */
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
 
-interface SimulateArgs {
-  readonly scenarioPath: string
-  readonly json: boolean
-}
-
-const usage = "--scenario FILE.json [--json]"
-
-const parseArgs = (args: ReadonlyArray<string>): SimulateArgs | string => {
-  let scenarioPath: string | undefined
-  let json = false
-  for (let index = 0; index < args.length; index++) {
-    const arg = args[index]
-    if (arg === "--json") json = true
-    else if (arg === "--scenario") scenarioPath = args[++index]
-    else if (arg.startsWith("--scenario=")) scenarioPath = arg.slice("--scenario=".length)
-    else return `unknown argument '${arg}'`
-  }
-  if (scenarioPath === undefined || scenarioPath === "") return "--scenario FILE is required"
-  return { scenarioPath, json }
-}
-
-const readScenario = (path: string): unknown | string => {
-  let text: string
-  try {
-    text = readFileSync(path, "utf8")
-  } catch (error) {
-    return `cannot read scenario '${path}': ${(error as Error).message}`
-  }
-  try {
-    return { parsed: JSON.parse(text) }
-  } catch (error) {
-    return `scenario '${path}' is not JSON: ${(error as Error).message}`
-  }
-}
+const flags: ReadonlyArray<FlagSpec> = [
+  { name: "scenario", value: true, help: "run a scenario file instead of seeded runs" },
+  { name: "backend", value: true, help: "backend for --scenario: sim or process", defaultText: "sim" },
+  { name: "seed", value: true, help: "run seed (the first of a sweep)", defaultText: "1" },
+  { name: "seeds", value: true, help: "how many seeds to sweep, from --seed", defaultText: "1" },
+  { name: "ranks", value: true, help: "world size", defaultText: "4" },
+  { name: "duration", value: true, help: "virtual duration of the fault phase (500ms, 10s, 2m)", defaultText: "10s" },
+  { name: "faults", value: true, help: `swarm, none, or a comma list of ${swarmFaultKinds.join(", ")}`, defaultText: "swarm" },
+  { name: "budget", value: true, help: "faulty-ranks=N,crashes=true|false", defaultText: "faulty-ranks=half the ranks,crashes=true" },
+  { name: "rate", value: true, help: "workload operations per virtual second", defaultText: "40" },
+  { name: "require-paths", value: true, help: "comma list of rare paths a sweep must reach" },
+  { name: "trace", value: true, help: "write the (first) run's Chrome trace-event JSON to this file (opens in Perfetto)" },
+  { name: "check-determinism", value: false, help: "run every seed twice and require the same trace hash" },
+  { name: "json", value: false, help: "print one JSON document" }
+]
 
 export const simulateCommand: Command = {
   name: "simulate",
-  summary: "Run a scenario file on simulated ranks (virtual time, injected faults)",
-  usage,
+  summary: "Run seeded fault-injection simulations, or a scenario file",
+  usage: "[--scenario FILE] [--seed S] [--seeds N] [--ranks N] [--duration D] [--faults swarm|LIST] [--json] ...",
+  help: renderFlags(flags),
   run: async (args, { io }) => {
-    const parsed = parseArgs(args)
+    const parsed = parseFlags(args, flags)
     if (typeof parsed === "string") return usageError(io, parsed)
-    const file = readScenario(parsed.scenarioPath)
-    if (typeof file === "string") return usageError(io, file)
-    const scenario = decodeScenario((file as { parsed: unknown }).parsed)
-    if (Result.isFailure(scenario)) return usageError(io, scenario.failure.message)
-    const report = await runScenario(scenario.success, simHarnessFactory)
-    io.stdout(parsed.json ? `${JSON.stringify(report, null, 2)}\n` : renderTable(report))
-    return (report.expectations?.mismatches.length ?? 0) > 0 ? EXIT_FAILURE : EXIT_OK
+    const scenarioPath = parsed.get("scenario")
+    if (typeof scenarioPath === "string") return runScenarioFile(io, scenarioPath, parsed)
+    const options = runOptions(parsed)
+    if (typeof options === "string") return usageError(io, options)
+    return runSeeds(io, options, parsed)
   }
 }
 
 const usageError = (io: Io, message: string): number => {
-  io.stderr(`rankwise simulate: ${message}\nUsage: rankwise simulate ${usage}\n`)
+  io.stderr(`rankwise simulate: ${message}\nRun 'rankwise help simulate' for the options.\n`)
   return EXIT_USAGE
 }
 
-/** A step-by-step table for people: op, verdict, per-rank outcomes, and a short result. */
-export const renderTable = (report: ScenarioReport): string => {
-  const rows = report.steps.map((step, index) => [
-    String(index + 1),
-    step.op,
-    step.ok ? "ok" : "FAIL",
-    step.outcomes ? step.outcomes.map((outcome) => `${outcome.rank}:${outcome.tag}`).join(" ") : "",
-    `${step.atMs}`,
-    summarize(step)
-  ])
-  const header = ["#", "op", "result", "ranks", "at ms", "detail"]
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)))
-  const line = (cells: ReadonlyArray<string>) =>
-    cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]))).join("  ")
-  const ranks = report.final.ranks.map((rank) =>
-    `  rank ${rank.rank}: ${rank.alive ? "alive" : "stopped"}${rank.asleep ? ", asleep" : ""}, adapters [${rank.loras.join(", ")}]`)
-  const mismatches = (report.expectations?.mismatches ?? []).map((mismatch) =>
-    `  MISMATCH ${mismatch.at}: expected ${JSON.stringify(mismatch.expected)}, got ${JSON.stringify(mismatch.actual)}`)
-  const expectations = report.expectations
-    ? [`expectations: ${report.expectations.checked - mismatches.length} of ${report.expectations.checked} met`, ...mismatches]
-    : []
-  return [
-    `seed ${report.seed}`,
-    line(header),
-    ...rows.map(line),
+// ---------------------------------------------------------------------------------------------
+// Scenario files
+// ---------------------------------------------------------------------------------------------
+
+const runScenarioFile = async (io: Io, path: string, parsed: ParsedFlags): Promise<number> => {
+  const backendName = parsed.get("backend")
+  const backend = harnessFactoryFor(typeof backendName === "string" ? backendName : "sim")
+  if ("usage" in backend) return usageError(io, backend.usage)
+  let input: unknown
+  try {
+    input = JSON.parse(readFileSync(path, "utf8"))
+  } catch (error) {
+    return usageError(io, `cannot read scenario '${path}': ${(error as Error).message}`)
+  }
+  const scenario = decodeScenario(input)
+  if (Result.isFailure(scenario)) return usageError(io, scenario.failure.message)
+  const report = await runScenario(scenario.success, backend)
+  io.stdout(parsed.has("json") ? `${JSON.stringify(report, null, 2)}\n` : renderTable(report))
+  const failedStart = report.steps[0]?.op === "start" && !report.steps[0].ok
+  return failedStart || (report.expectations?.mismatches.length ?? 0) > 0 ? EXIT_FAILURE : EXIT_OK
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeded runs and sweeps
+// ---------------------------------------------------------------------------------------------
+
+interface SeedOptions {
+  readonly run: Omit<SimRunOptions, "seed">
+  readonly baseSeed: number
+  readonly seeds: number
+  readonly requirePaths: ReadonlyArray<string>
+}
+
+const runOptions = (parsed: ParsedFlags): SeedOptions | string => {
+  const text = (name: string, fallback: string) => { const value = parsed.get(name); return typeof value === "string" ? value : fallback }
+  const baseSeed = parseInteger(text("seed", "1"), "seed", 0, 0xffff_ffff)
+  const seeds = parseInteger(text("seeds", "1"), "seeds", 1, 1_000_000)
+  const ranks = parseInteger(text("ranks", "4"), "ranks", 1, 64)
+  const durationMs = parseDurationMs(text("duration", "10s"), "duration")
+  const rate = parseInteger(text("rate", "40"), "rate", 1, 10_000)
+  for (const value of [baseSeed, seeds, ranks, durationMs, rate]) if (typeof value === "string") return value
+  const faults = parseFaults(text("faults", "swarm"))
+  if (typeof faults === "string") return faults
+  const budget = parsed.has("budget") ? parseBudget(text("budget", ""), ranks as number) : undefined
+  if (typeof budget === "string") return budget
+  const requirePaths = text("require-paths", "").split(",").map((path) => path.trim()).filter(Boolean)
+  return {
+    run: { ranks: ranks as number, durationMs: durationMs as number, faults, budget, opsPerSecond: rate as number, keepTrace: parsed.has("trace") },
+    baseSeed: baseSeed as number,
+    seeds: seeds as number,
+    requirePaths
+  }
+}
+
+const parseFaults = (text: string): FaultSelection | string => {
+  if (text === "swarm") return { _tag: "swarm" }
+  if (text === "none") return { _tag: "none" }
+  const kinds = text.split(",").map((kind) => kind.trim())
+  const unknown = kinds.filter((kind) => !(swarmFaultKinds as ReadonlyArray<string>).includes(kind))
+  if (unknown.length > 0) return `--faults: unknown fault kind(s) ${unknown.join(", ")}; known: ${swarmFaultKinds.join(", ")}`
+  return { _tag: "kinds", kinds: kinds as ReadonlyArray<SwarmFaultKind> }
+}
+
+const parseBudget = (text: string, ranks: number): SwarmBudget | string => {
+  let budget = safetyBudget(ranks)
+  for (const part of text.split(",").filter(Boolean)) {
+    const [key, value] = part.split("=")
+    if (key === "faulty-ranks") {
+      const count = parseInteger(value ?? "", "budget faulty-ranks", 0, ranks)
+      if (typeof count === "string") return count
+      budget = { ...budget, faultyRanksMax: count }
+    } else if (key === "crashes" && (value === "true" || value === "false")) {
+      budget = { ...budget, crashes: value === "true" }
+    } else {
+      return `--budget: expected faulty-ranks=N or crashes=true|false, got '${part}'`
+    }
+  }
+  return budget
+}
+
+const runSeeds = (io: Io, options: SeedOptions, parsed: ParsedFlags): number => {
+  const json = parsed.has("json")
+  const progress = makeProgress("simulate", options.seeds, process.stderr)
+  let failed = 0
+  let firstTrace: ReturnType<typeof runSimulation> | undefined
+  const determinismErrors: Array<{ seed: number; first: string; second: string }> = []
+  const report = runSweep({
+    ...options.run,
+    baseSeed: options.baseSeed,
+    seeds: options.seeds,
+    requirePaths: options.requirePaths,
+    onSeed: (result, index) => {
+      if (index === 0) {
+        firstTrace = result
+        if (!json) io.stdout(`seed ${result.seed}: ${result.configuration}\n`)
+      }
+      if (parsed.has("check-determinism")) {
+        const again = runSimulation({ ...options.run, seed: result.seed })
+        if (again.traceHash !== result.traceHash) determinismErrors.push({ seed: result.seed, first: result.traceHash, second: again.traceHash })
+      }
+      if (result.status !== "ok") {
+        failed++
+        if (!json) io.stdout(`\nFAIL seed ${result.seed} (${result.status}): ${result.violation?.invariant}: ${result.violation?.message}\n  at ${result.violation?.atMs} ms; ${result.configuration}\n  replay: ${result.replay}\n`)
+      }
+      progress.update(index + 1, `${failed} failed`)
+    }
+  })
+  progress.finish()
+  const tracePath = parsed.get("trace")
+  if (typeof tracePath === "string" && firstTrace?.trace) {
+    writeFileSync(tracePath, JSON.stringify(toChromeTrace(firstTrace.trace, options.run.ranks, `rankwise seed ${firstTrace.seed}`)))
+  }
+  const ok = report.failures.length === 0 && determinismErrors.length === 0 && report.missingPaths.length === 0
+  io.stdout(json ? `${JSON.stringify(jsonReport(report, determinismErrors, firstTrace), null, 2)}\n` : summary(report, determinismErrors, parsed))
+  return ok ? EXIT_OK : EXIT_FAILURE
+}
+
+const jsonReport = (report: SweepReport, determinismErrors: ReadonlyArray<unknown>, first: ReturnType<typeof runSimulation> | undefined) => ({
+  ...report,
+  determinismErrors,
+  first: first && { seed: first.seed, status: first.status, configuration: first.configuration, traceHash: first.traceHash, operations: first.operations, executor: first.executor, virtualMs: first.virtualMs, replay: first.replay }
+})
+
+const summary = (report: SweepReport, determinismErrors: ReadonlyArray<{ seed: number; first: string; second: string }>, parsed: ParsedFlags): string => {
+  const lines = [
     "",
-    `engine state: ${report.final.engineState}`,
-    "ranks (ground truth):",
-    ...ranks,
-    ...expectations,
-    ""
-  ].join("\n")
-}
-
-const detailWidthMax = 110
-
-const summarize = (step: StepReport): string => {
-  const text = step.ok ? describeValue(step.value) : `${step.error?._tag}: ${step.error?.message}`
-  return text.length > detailWidthMax ? `${text.slice(0, detailWidthMax - 1)}…` : text
-}
-
-const describeValue = (value: unknown): string => {
-  if (value === undefined) return ""
-  const object = value as Record<string, unknown>
-  if (object && typeof object === "object" && "state" in object && "survivingRanks" in object) {
-    return `close: ${String(object.state)}, stopped [${String(object.stoppedRanks)}], surviving [${String(object.survivingRanks)}]`
+    renderCoverage(report),
+    `${report.seeds} seed(s) from ${report.baseSeed}: ${report.passed} passed, ${report.failures.length} failed; ${report.operations} operations over ${(report.virtualMs / 1000).toFixed(1)} virtual seconds`
+  ]
+  if (parsed.has("check-determinism")) {
+    lines.push(determinismErrors.length === 0
+      ? "determinism: every seed gave the same trace hash twice"
+      : `determinism: FAILED for ${determinismErrors.map((error) => `seed ${error.seed} (${error.first} vs ${error.second})`).join(", ")}`)
   }
-  if (object && typeof object === "object" && "output" in object && "requestId" in object) {
-    const output = object.output as { primary?: string; batchSize?: number }
-    return `${String(object.requestId)}: ${output.batchSize} ${output.primary} output(s) in batch ${String(object.batchId)}`
-  }
-  return JSON.stringify(value, (_key, inner) => (Array.isArray(inner) && inner.length > 8 ? `[${inner.length} items]` : inner))
+  for (const failure of report.failures) lines.push(`replay: ${failure.replay}`)
+  return `${lines.join("\n")}\n`
 }
