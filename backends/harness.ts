@@ -43,6 +43,10 @@ export interface FaultHandle {
   /** Kills a rank from outside (SIGKILL on a real backend). */
   readonly kill: (rank: number) => Effect.Effect<void>
   readonly truth: () => Effect.Effect<ReadonlyArray<RankTruth>>
+  /** Freezes a rank (SIGSTOP: a real hang); only backends with real processes have it. */
+  readonly stop?: ((rank: number) => Effect.Effect<void>) | undefined
+  /** Thaws a frozen rank (SIGCONT). */
+  readonly resume?: ((rank: number) => Effect.Effect<void>) | undefined
 }
 
 /** How a drive ended. */

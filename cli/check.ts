@@ -18,6 +18,7 @@ import type { CorePolicy } from "../core/policy.ts"
 import { type FlagSpec, parseDurationMs, parseFlags, type ParsedFlags, parseInteger, renderFlags } from "./args.ts"
 import { harnessFactoryFor } from "./backends.ts"
 import type { Command, Io } from "./main.ts"
+import { mainJobDefaults, runMainJob } from "./main-job.ts"
 import { makeProgress } from "./progress.ts"
 
 const EXIT_OK = 0
@@ -30,7 +31,7 @@ const commonFlags: ReadonlyArray<FlagSpec> = [
   { name: "seed", value: true, help: "fast-check seed (a fresh one is printed when absent)" },
   { name: "time-limit", value: true, help: "wall-clock bound for the whole run (30s, 2m)" },
   { name: "json", value: false, help: "print the report as JSON" },
-  { name: "report", value: true, help: "also write report.json into this folder" }
+  { name: "report", value: true, help: "write the report (report.json, and index.html for the main job) into this folder", defaultText: "rankwise-report for the main job" }
 ]
 
 const checkFlags: ReadonlyArray<FlagSpec> = [
@@ -50,12 +51,13 @@ const mutantFlags: ReadonlyArray<FlagSpec> = [
 
 export const checkCommand: Command = {
   name: "check",
-  summary: "Run the conformance suites against a backend and print the verdict",
-  usage: "[--backend sim|process] [--runs N] [--seed S] [--time-limit 60s] [--json] [--report DIR]",
+  summary: "The verdict: conformance, mutants and a swarm sweep on the simulator, then real ranks with real faults, and a report folder (with --backend: that backend's conformance only)",
+  usage: "[--backend sim|process|onnx] [--runs N] [--seed S] [--time-limit 60s] [--json] [--report DIR]",
   help: renderFlags(checkFlags),
   run: async (args, { io }) => {
     const parsed = parseFlags(args, checkFlags)
     if (typeof parsed === "string") return usageError(io, "check", parsed)
+    if (isMainJob(parsed)) return runMainJobFrom(io, parsed)
     const common = commonOptions(parsed)
     if (typeof common === "string") return usageError(io, "check", common)
     const policy = policyOption(parsed)
@@ -146,4 +148,22 @@ const writeReport = (parsed: ParsedFlags, report: unknown) => {
   if (typeof folder !== "string") return
   mkdirSync(folder, { recursive: true })
   writeFileSync(join(folder, "report.json"), JSON.stringify(report, null, 2))
+}
+
+/** Without a backend, property, replay or mutant, `check` is the main job over every backend. */
+const isMainJob = (parsed: ParsedFlags): boolean =>
+  !["backend", "property", "path", "commands-path", "mutant", "policy", "time-limit"].some((name) => parsed.has(name))
+
+const runMainJobFrom = async (io: Io, parsed: ParsedFlags): Promise<number> => {
+  const text = (name: string) => { const value = parsed.get(name); return typeof value === "string" ? value : undefined }
+  const seed = text("seed") === undefined ? mainJobDefaults.seed : parseInteger(text("seed")!, "seed", 0, 0x7fff_ffff)
+  const simRuns = text("runs") === undefined ? mainJobDefaults.simRuns : parseInteger(text("runs")!, "runs", 1, 100_000)
+  for (const value of [seed, simRuns]) if (typeof value === "string") return usageError(io, "check", value)
+  return runMainJob(io, {
+    ...mainJobDefaults,
+    seed: seed as number,
+    simRuns: simRuns as number,
+    reportFolder: text("report") ?? mainJobDefaults.reportFolder,
+    json: parsed.has("json")
+  })
 }

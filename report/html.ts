@@ -11,7 +11,7 @@ import { escapeHtml, folderUrl } from "./escape.ts"
 import { coverageHeatmap } from "./heatmap.ts"
 import { type BackendReport, type RankwiseReport, type ReportImage, reportVerdict, type ReportVerdict } from "./model.ts"
 import { stylesheet } from "./style.ts"
-import { conformanceTable, formatMs, mutantTable, pathsTable, pill, sweepFailuresTable } from "./tables.ts"
+import { conformanceTable, formatMs, mutantTable, pathsTable, pill, scenarioTable, sweepFailuresTable } from "./tables.ts"
 import { timelineSection } from "./timeline.ts"
 
 /** The page's title, which also names the verdict: "Rankwise report: passed" or "…: FAILED". */
@@ -78,6 +78,9 @@ const backendSection = (entry: BackendReport): string => {
     `<div class="scroll">${conformanceTable(entry.conformance)}</div>`
   ]
   if (entry.mutants) parts.push("<h3>Mutants</h3>", `<div class="scroll">${mutantTable(entry.mutants)}</div>`)
+  if (entry.scenarios && entry.scenarios.length > 0) {
+    parts.push("<h3>Real faults</h3>", `<div class="scroll">${scenarioTable(entry.scenarios)}</div>`)
+  }
   if (entry.sweep) {
     const sweep = entry.sweep
     parts.push(

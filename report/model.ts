@@ -9,6 +9,7 @@
  */
 import type { ConformanceReport } from "../conformance/runner.ts"
 import type { MutantReport } from "../conformance/mutants/run.ts"
+import type { ScenarioReport } from "../simulator/scenario/run.ts"
 import type { SweepReport } from "../simulator/sweep.ts"
 import type { TraceEvent } from "../simulator/trace.ts"
 
@@ -33,6 +34,15 @@ export interface BackendReport {
   readonly sweep?: SweepReport | undefined
   readonly timeline?: Timeline | undefined
   readonly images?: ReadonlyArray<ReportImage> | undefined
+  /** Fixed real-fault scenarios run on this backend, with the expectations they met. */
+  readonly scenarios?: ReadonlyArray<ScenarioRun> | undefined
+}
+
+/** One scripted scenario's run: what it does, and whether it met what it states. */
+export interface ScenarioRun {
+  readonly name: string
+  readonly description: string
+  readonly report: ScenarioReport
 }
 
 /** One run's trace, drawn as lanes; `traceFile` names its Chrome trace JSON inside the folder. */
@@ -76,6 +86,11 @@ const backendProblems = (entry: BackendReport): ReadonlyArray<string> => {
   const sweep = entry.sweep
   if (sweep && sweep.failures.length > 0) problems.push(`${name}: ${sweep.failures.length} of ${sweep.seeds} simulated seed(s) failed`)
   if (sweep && sweep.missingPaths.length > 0) problems.push(`${name}: required path(s) not reached: ${sweep.missingPaths.join(", ")}`)
+  for (const run of entry.scenarios ?? []) {
+    const started = run.report.steps[0]?.op !== "start" || run.report.steps[0].ok
+    const mismatches = run.report.expectations?.mismatches.length ?? 0
+    if (!started || mismatches > 0) problems.push(`${name}: scenario ${run.name} ${started ? `missed ${mismatches} expectation(s)` : "did not start"}`)
+  }
   return problems
 }
 

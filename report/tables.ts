@@ -8,6 +8,7 @@
  */
 import type { PropertyReport, ConformanceReport } from "../conformance/runner.ts"
 import type { MutantReport, MutantResult } from "../conformance/mutants/run.ts"
+import type { ScenarioRun } from "./model.ts"
 import type { SweepReport } from "../simulator/sweep.ts"
 import { escapeHtml, truncateText } from "./escape.ts"
 
@@ -51,6 +52,20 @@ const mutantRow = (mutant: MutantResult): string => {
   return `<tr data-mutant="${escapeHtml(mutant.id)}">`
     + `<td class="id">${escapeHtml(mutant.id)}</td><td>${escapeHtml(mutant.description)}</td>`
     + `<td>${verdict}</td><td>${killedBy}</td><td>${expected}</td></tr>`
+}
+
+/** One row per scripted scenario: what it does, the expectations it met, and any it missed. */
+export const scenarioTable = (runs: ReadonlyArray<ScenarioRun>): string => {
+  const rows = runs.map((run) => {
+    const checked = run.report.expectations?.checked ?? 0
+    const mismatches = run.report.expectations?.mismatches ?? []
+    const started = run.report.steps[0]?.op !== "start" || run.report.steps[0].ok
+    const verdict = started && mismatches.length === 0 ? pill("passed", "passed") : pill("failed", started ? "failed" : "did not start")
+    const missed = mismatches.map((mismatch) => `${mismatch.at}: expected ${JSON.stringify(mismatch.expected)}, got ${JSON.stringify(mismatch.actual)}`).join("; ")
+    return `<tr><td class="id">${escapeHtml(run.name)}</td><td>${escapeHtml(run.description)}</td>`
+      + `<td class="num">${checked - mismatches.length} of ${checked}</td><td>${verdict}</td><td>${codeCell(missed || undefined, 240)}</td></tr>`
+  }).join("\n")
+  return table("scenarios", "Real-fault scenarios", ["scenario", "what it does", "expectations met", "verdict", "missed"], rows)
 }
 
 /** Rare paths and how many seeds reached each; required paths nobody reached come last, in red. */

@@ -31,18 +31,22 @@ const shutdownFaults = (rank: number, behaviour: ShutdownBehaviour): ReadonlyArr
   return behaviour === "hangInShutdown" ? [hang] : [hang, { rank, kind: behaviour }]
 }
 
-const closeTimeout = fc.integer({ min: 30, max: 3_000 })
+/**
+ * Close bounds. On real processes an exit takes real milliseconds to be reported, so a bound
+ * that must be enough to stop every rank starts higher there; on virtual time any bound works.
+ */
+const closeTimeout = (virtualTime: boolean) => fc.integer({ min: virtualTime ? 30 : 1_500, max: 3_000 })
 
 /** `concurrentClosesMax` above 0 adds close calls made at the same time, each with its own bound. */
-const closeCase = (behaviours: ReadonlyArray<ShutdownBehaviour>, inFlight: ReadonlyArray<InFlight>, concurrentClosesMax = 0) =>
+const closeCase = (virtualTime: boolean, behaviours: ReadonlyArray<ShutdownBehaviour>, inFlight: ReadonlyArray<InFlight>, concurrentClosesMax = 0) =>
   fc.integer({ min: 1, max: worldSizeMax }).chain((ranks) =>
     fc.record({
       ranks: fc.constant(ranks),
       seed: fc.nat({ max: 0x7fff_ffff }),
       behaviours: fc.array(fc.constantFrom(...behaviours), { minLength: ranks, maxLength: ranks }),
       inFlight: fc.constantFrom(...inFlight),
-      closeTimeoutMs: closeTimeout,
-      concurrentCloseTimeoutsMs: fc.array(closeTimeout, { maxLength: concurrentClosesMax })
+      closeTimeoutMs: closeTimeout(virtualTime),
+      concurrentCloseTimeoutsMs: fc.array(closeTimeout(virtualTime), { maxLength: concurrentClosesMax })
     }))
 
 interface CloseCase {
@@ -95,7 +99,7 @@ export const closeIsBounded: ConformanceProperty = {
   statement: "close returns within its bound whatever the ranks do, with an operation in flight or other closes running",
   needs: { faultKinds: ["hang", "ignoreTerminate", "unkillable"] },
   run: (factory, options) =>
-    fc.asyncProperty(closeCase(allBehaviours, ["nothing", "hungControl", "longRequest"], 2), (testCase) =>
+    fc.asyncProperty(closeCase(factory.virtualTime, allBehaviours, ["nothing", "hungControl", "longRequest"], 2), (testCase) =>
       withCluster(factory, options, { ranks: testCase.ranks, seed: testCase.seed }, async (harness) => {
         for (const call of await closeUnderFaults(harness, testCase)) {
           const boundMs = call.timeoutMs + timeSlackMs(harness)
@@ -121,7 +125,7 @@ export const closeReportIsTruthful: ConformanceProperty = {
   statement: "closed means no rank is alive, pending-cleanup names exactly the alive ranks, and a retry after heal converges to closed",
   needs: { faultKinds: ["hang", "ignoreTerminate", "unkillable"] },
   run: (factory, options) =>
-    fc.asyncProperty(closeCase(allBehaviours, ["nothing"]), (testCase) =>
+    fc.asyncProperty(closeCase(factory.virtualTime, allBehaviours, ["nothing"]), (testCase) =>
       withCluster(factory, options, { ranks: testCase.ranks, seed: testCase.seed }, async (harness) => {
         const [{ report }] = await closeUnderFaults(harness, testCase)
         await checkReportAgainstTruth(harness, report, "the first")
@@ -137,7 +141,7 @@ export const closeIsIdempotent: ConformanceProperty = {
   statement: "once closed, close answers the same report again and later submissions and operations fail with EngineClosed",
   needs: { faultKinds: ["hang", "ignoreTerminate"] },
   run: (factory, options) =>
-    fc.asyncProperty(closeCase(["none", "hangInShutdown", "ignoreTerminate"], ["nothing"]), (testCase) =>
+    fc.asyncProperty(closeCase(factory.virtualTime, ["none", "hangInShutdown", "ignoreTerminate"], ["nothing"]), (testCase) =>
       withCluster(factory, options, { ranks: testCase.ranks, seed: testCase.seed }, async (harness) => {
         const [{ report }] = await closeUnderFaults(harness, testCase)
         expectThat(report.state === "closed", `every rank can be stopped, so close must report closed, it reported ${report.state}`)

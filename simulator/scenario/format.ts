@@ -61,7 +61,10 @@ export const Step = Schema.Union([
   step("advance", { ms: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)) }),
   step("heal", {}),
   step("inject", { fault: Fault }),
-  step("kill", { rank: NonNegativeInt })
+  step("kill", { rank: NonNegativeInt }),
+  // Real processes only: SIGSTOP and SIGCONT. A backend without them fails the step, typed.
+  step("stop", { rank: NonNegativeInt }),
+  step("resume", { rank: NonNegativeInt })
 ])
 export type Step = typeof Step.Type
 
@@ -117,7 +120,7 @@ export const decodeScenario = (input: unknown): Result.Result<Scenario, InvalidS
     (scenario.outputRank !== undefined && rankOutOfRange(scenario.outputRank) && ["outputRank", "must be below ranks"]) ||
     checkFaults(scenario.faults ?? [], "faults", scenario.ranks) ||
     scenario.steps.map((step, index) =>
-      (step.op === "kill" && rankOutOfRange(step.rank) && [`steps.${index}.rank`, "must be below ranks"]) ||
+      ((step.op === "kill" || step.op === "stop" || step.op === "resume") && rankOutOfRange(step.rank) && [`steps.${index}.rank`, "must be below ranks"]) ||
       (step.op === "inject" && checkFaults([step.fault], `steps.${index}.fault`, scenario.ranks))
     ).find(Boolean)
   return broken ? Result.fail(new InvalidScenario({ field: broken[0], rule: broken[1] })) : Result.succeed(scenario)

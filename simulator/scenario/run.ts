@@ -123,8 +123,13 @@ const stepEffect = (running: Running, step: Exclude<Step, { op: "advance" }>): E
     case "heal": return handle.heal()
     case "inject": return handle.inject(step.fault)
     case "kill": return handle.kill(step.rank)
+    case "stop": return handle.stop ? handle.stop(step.rank) : unsupported(running.harness, "stop")
+    case "resume": return handle.resume ? handle.resume(step.rank) : unsupported(running.harness, "resume")
   }
 }
+
+const unsupported = (harness: ClusterHarness, op: string) =>
+  Effect.fail({ _tag: "UnsupportedByBackend", message: `${op} needs real rank processes; backend '${harness.backend}' has none` })
 
 /** Control operations that succeed did so on every rank: their outcomes are all Ok. */
 const allRankOps: ReadonlyArray<string> = ["addLora", "removeLora", "pinLora", "listLoras", "sleep", "wakeUp", "checkHealth"]
