@@ -36,8 +36,9 @@ cat > "$APP/package.json" <<'JSON'
 { "name": "rankwise-pack-smoke", "private": true, "type": "module" }
 JSON
 
-step "npm install the tarball into a fresh project (optional deps omitted)"
-(cd "$APP" && npm install --no-audit --no-fund --prefer-offline --omit=optional \
+step "npm install the tarball into a fresh project (onnxruntime-node's CUDA download skipped)"
+# Optional dependencies stay: rankwise/backends/onnx imports onnxruntime-node.
+(cd "$APP" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --prefer-offline \
   --onnxruntime-node-install=skip --loglevel=error "$TARBALL")
 
 cat > "$APP/smoke.mjs" <<'JS'
