@@ -102,6 +102,12 @@ export interface HarnessFactory {
   readonly virtualTime: boolean
   /** Fault kinds this backend can produce; others are refused, never silently ignored. */
   readonly faultKinds: ReadonlyArray<string>
+  /**
+   * The `ModelOptions` this backend's models honor; all of them when absent. A user's own
+   * worker honors none, so properties that configure the model (no LoRA manager, a second
+   * memory pool) are skipped for it with the reason.
+   */
+  readonly modelOptions?: ReadonlyArray<keyof ModelOptions> | undefined
   /** Starts a cluster; rejects with a message when it cannot (bad faults, ranks failed to start). */
   readonly start: (options: HarnessOptions) => Promise<ClusterHarness>
 }

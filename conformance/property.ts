@@ -10,7 +10,7 @@
  * property reported `skipped` with the reason, never silently passed.
  */
 import type * as fc from "fast-check"
-import type { HarnessFactory } from "../backends/harness.ts"
+import type { HarnessFactory, ModelOptions } from "../backends/harness.ts"
 import type { CorePolicy } from "../core/policy.ts"
 
 /** What a backend must offer for a property to mean anything on it. */
@@ -19,6 +19,8 @@ export interface PropertyNeeds {
   readonly virtualTime?: boolean | undefined
   /** Fault kinds the property injects; each must be in the backend's `faultKinds`. */
   readonly faultKinds?: ReadonlyArray<string> | undefined
+  /** Model options the property sets; the backend's models must honor each. */
+  readonly modelOptions?: ReadonlyArray<keyof ModelOptions> | undefined
 }
 
 /** How a property starts its clusters. */
@@ -70,5 +72,8 @@ export const unmetNeeds = (property: ConformanceProperty, factory: HarnessFactor
   }
   const missing = (needs?.faultKinds ?? []).filter((kind) => !factory.faultKinds.includes(kind))
   if (missing.length > 0) return `needs fault kinds ${missing.join(", ")}, which backend ${factory.name} cannot produce`
+  const honored = factory.modelOptions
+  const unhonored = honored === undefined ? [] : (needs?.modelOptions ?? []).filter((option) => !honored.includes(option))
+  if (unhonored.length > 0) return `needs the model option(s) ${unhonored.join(", ")}, which backend ${factory.name}'s models do not honor`
   return undefined
 }

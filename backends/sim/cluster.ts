@@ -24,7 +24,7 @@ import { type FaultPointCount, makeFaultPoints, type SimEvent } from "./fault-po
 import {
   checkFaultRule, checkFaultSpec, type FaultCount, type FaultRule, type FaultSpec, type InvalidFaultSpec
 } from "./faults.ts"
-import { makeSimulatedWorker } from "./model.ts"
+import { makeSimulatedWorker, type SimulatedWorker } from "./model.ts"
 import type { LinkState, SwizzleOptions } from "./network-controls.ts"
 import { checkNetworkConfig, type Direction, type InvalidNetworkConfig, type NetworkConfig } from "./network.ts"
 import { makeSimTransport } from "./transport.ts"
@@ -36,6 +36,11 @@ export type { Direction, NetworkConfig } from "./network.ts"
 
 export interface SimClusterOptions {
   readonly worldSize: number
+  /**
+   * Builds each rank's worker; the simulated model when absent. A user's own Worker goes here to
+   * run under the simulator's transport, faults and virtual time.
+   */
+  readonly makeWorker?: ((context: { readonly rank: number; readonly worldSize: number; readonly outputRank: number }) => SimulatedWorker) | undefined
   /** The rank whose `execute` answers the output; default 0. */
   readonly outputRank?: number | undefined
   readonly model: SimModelConfig
@@ -120,7 +125,7 @@ export const makeSimCluster = (
     const invalid = checkOptions(options)
     if (invalid !== undefined) return yield* invalid
     const workers = Array.from({ length: worldSize }, (_, rank) =>
-      makeSimulatedWorker({ ...options.model, rank, worldSize, outputRank }))
+      options.makeWorker ? options.makeWorker({ rank, worldSize, outputRank }) : makeSimulatedWorker({ ...options.model, rank, worldSize, outputRank }))
     const book = makeFaultBook(worldSize, options.faults ?? [], { rules: options.rules, random: makeStream(seed, "faults") })
     // Observer times come from the clock the cluster was built under, read synchronously.
     const clock = yield* Clock.Clock

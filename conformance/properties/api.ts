@@ -55,6 +55,7 @@ const noLoraCase = clusterShape().chain((shape) =>
 export const loraUnsupportedIsTyped: ConformanceProperty = {
   id: "API-1",
   statement: "on a model without LoRA every LoRA operation fails with LoraUnsupported on every rank, never a defect, and the engine keeps serving",
+  needs: { modelOptions: ["lora"] },
   run: (factory, options) =>
     fc.asyncProperty(noLoraCase, (testCase) =>
       withCluster(factory, options, { ranks: testCase.ranks, seed: testCase.seed, model: { lora: false } }, async (harness) => {
@@ -88,6 +89,7 @@ const checkSleepLevel = async (harness: ClusterHarness, level: SleepLevel | null
 export const sleepAndWakeAreExact: ConformanceProperty = {
   id: "API-2",
   statement: "sleep reports freed bytes per rank and in total, a wake that misses a sleeping pool fails with IncompleteWake and leaves everything asleep, and a second wake is a no-op",
+  needs: { modelOptions: ["kvCacheBytes"] },
   run: (factory, options) =>
     fc.asyncProperty(sleepCase, (testCase) =>
       withCluster(factory, options, { ranks: testCase.ranks, seed: testCase.seed, model: { kvCacheBytes: testCase.kvCacheBytes } }, async (harness) => {
