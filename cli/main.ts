@@ -57,17 +57,17 @@ export const processIo: Io = {
 export const versionLine = (): string => `rankwise ${version()}`
 
 export const helpText = (commands: ReadonlyArray<Command>): string => {
-  const listed = commands.map((c) => ({ left: c.usage ? `${c.name} ${c.usage}` : c.name, summary: c.summary }))
-  const width = Math.max(...listed.map((l) => l.left.length))
+  const width = Math.max(...commands.map((command) => command.name.length))
   return [
     versionLine(),
     "",
     "Usage: rankwise <command> [options]",
     "",
     "Commands:",
-    ...listed.map((l) => `  ${l.left.padEnd(width)}  ${l.summary}`),
+    ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
     "",
-    "Run 'rankwise help <command>' for a command's usage.",
+    "Run 'rankwise help <command>' for its options and their defaults.",
+    "Exit codes: 0 success, 1 a check failed (the output says which), 2 bad usage.",
     ""
   ].join("\n")
 }
