@@ -57,3 +57,9 @@ export const parseDurationMs = (text: string, name: string): number | string => 
   const unit = match[2] ?? "ms"
   return Math.round(amount * (unit === "m" ? 60_000 : unit === "s" ? 1_000 : 1))
 }
+
+/** The value of a flag that takes one, or `fallback` when it was not given. */
+export const flagText = <F extends string | undefined>(parsed: ParsedFlags, name: string, fallback: F): string | F => {
+  const value = parsed.get(name)
+  return typeof value === "string" ? value : fallback
+}

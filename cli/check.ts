@@ -15,7 +15,7 @@ import {
   mutantCatalogue, renderConformanceReport, renderMutantReport, runConformance, runMutants
 } from "../conformance/index.ts"
 import type { CorePolicy } from "../core/policy.ts"
-import { type FlagSpec, parseDurationMs, parseFlags, type ParsedFlags, parseInteger, renderFlags } from "./args.ts"
+import { type FlagSpec, flagText, parseDurationMs, parseFlags, type ParsedFlags, parseInteger, renderFlags } from "./args.ts"
 import { harnessFactoryFor } from "./backends.ts"
 import type { Command, Io } from "./main.ts"
 import { mainJobDefaults, runMainJob } from "./main-job.ts"
@@ -62,7 +62,7 @@ export const checkCommand: Command = {
     if (typeof common === "string") return usageError(io, "check", common)
     const policy = policyOption(parsed)
     if (typeof policy === "string") return usageError(io, "check", policy)
-    const text = (name: string) => { const value = parsed.get(name); return typeof value === "string" ? value : undefined }
+    const text = (name: string) => flagText(parsed, name, undefined)
     const progress = makeProgress("check", (text("property")?.split(",").length ?? conformanceProperties.length), process.stderr)
     let done = 0
     let report: ConformanceReport
@@ -117,7 +117,7 @@ const usageError = (io: Io, command: string, message: string): number => {
 }
 
 const commonOptions = (parsed: ParsedFlags) => {
-  const text = (name: string) => { const value = parsed.get(name); return typeof value === "string" ? value : undefined }
+  const text = (name: string) => flagText(parsed, name, undefined)
   const backend = harnessFactoryFor(text("backend") ?? "sim")
   if ("usage" in backend) return backend.usage
   const numRuns = parseInteger(text("runs") ?? "100", "runs", 1, 100_000)
@@ -155,7 +155,7 @@ const isMainJob = (parsed: ParsedFlags): boolean =>
   !["backend", "property", "path", "commands-path", "mutant", "policy", "time-limit"].some((name) => parsed.has(name))
 
 const runMainJobFrom = async (io: Io, parsed: ParsedFlags): Promise<number> => {
-  const text = (name: string) => { const value = parsed.get(name); return typeof value === "string" ? value : undefined }
+  const text = (name: string) => flagText(parsed, name, undefined)
   const seed = text("seed") === undefined ? mainJobDefaults.seed : parseInteger(text("seed")!, "seed", 0, 0x7fff_ffff)
   const simRuns = text("runs") === undefined ? mainJobDefaults.simRuns : parseInteger(text("runs")!, "runs", 1, 100_000)
   for (const value of [seed, simRuns]) if (typeof value === "string") return usageError(io, "check", value)

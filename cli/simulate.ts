@@ -18,7 +18,7 @@ import { runSimulation, type SimRunOptions } from "../simulator/sim-run.ts"
 import { type FaultSelection, safetyBudget, type SwarmBudget, swarmFaultKinds, type SwarmFaultKind } from "../simulator/swarm.ts"
 import { renderCoverage, runSweep, type SweepReport } from "../simulator/sweep.ts"
 import { toChromeTrace } from "../simulator/trace.ts"
-import { type FlagSpec, parseDurationMs, parseFlags, type ParsedFlags, parseInteger, renderFlags } from "./args.ts"
+import { type FlagSpec, flagText, parseDurationMs, parseFlags, type ParsedFlags, parseInteger, renderFlags } from "./args.ts"
 import { harnessFactoryFor } from "./backends.ts"
 import type { Command, Io } from "./main.ts"
 import { makeProgress } from "./progress.ts"
@@ -99,7 +99,7 @@ interface SeedOptions {
 }
 
 const runOptions = (parsed: ParsedFlags): SeedOptions | string => {
-  const text = (name: string, fallback: string) => { const value = parsed.get(name); return typeof value === "string" ? value : fallback }
+  const text = (name: string, fallback: string) => flagText(parsed, name, fallback)
   const baseSeed = parseInteger(text("seed", "1"), "seed", 0, 0xffff_ffff)
   const seeds = parseInteger(text("seeds", "1"), "seeds", 1, 1_000_000)
   const ranks = parseInteger(text("ranks", "4"), "ranks", 1, 64)

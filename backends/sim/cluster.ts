@@ -17,14 +17,13 @@ import { assert } from "../../core/assert.ts"
 import type { ExitInfo } from "../../core/control.ts"
 import { makeStream } from "../../core/random.ts"
 import { RankTransport, type RankTransportShape } from "../../core/transport.ts"
-import type { SleepLevel } from "../../core/worker.ts"
 import type { SimModelConfig } from "./config.ts"
 import { makeFaultBook } from "./fault-book.ts"
 import { type FaultPointCount, makeFaultPoints, type SimEvent } from "./fault-points.ts"
 import {
   checkFaultRule, checkFaultSpec, type FaultCount, type FaultRule, type FaultSpec, type InvalidFaultSpec
 } from "./faults.ts"
-import { makeSimulatedWorker, type SimulatedWorker } from "./model.ts"
+import { makeSimulatedWorker, type SimulatedWorker, type SimWorkerTruth } from "./model.ts"
 import type { LinkState, SwizzleOptions } from "./network-controls.ts"
 import { checkNetworkConfig, type Direction, type InvalidNetworkConfig, type NetworkConfig } from "./network.ts"
 import { makeSimTransport } from "./transport.ts"
@@ -57,16 +56,9 @@ export interface SimClusterOptions {
   readonly observer?: ((event: SimEvent) => void) | undefined
 }
 
-/** Ground truth of one simulated rank, alive or not. */
-export interface SimRankTruth {
-  readonly rank: number
+/** Ground truth of one simulated rank, alive or not: its worker's truth plus how it ended. */
+export interface SimRankTruth extends SimWorkerTruth {
   readonly alive: boolean
-  readonly loaded: boolean
-  readonly asleep: boolean
-  readonly sleepLevel: SleepLevel | null
-  readonly loras: ReadonlyArray<number>
-  readonly pinned: ReadonlyArray<number>
-  readonly usedBytes: number
   readonly exit: ExitInfo | null
 }
 
