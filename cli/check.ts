@@ -26,7 +26,7 @@ const EXIT_FAILURE = 1
 const EXIT_USAGE = 2
 
 const commonFlags: ReadonlyArray<FlagSpec> = [
-  { name: "backend", value: true, help: "sim or process", defaultText: "sim" },
+  { name: "backend", value: true, help: "sim, process or onnx (ONNX Runtime models in rank processes)", defaultText: "sim" },
   { name: "runs", value: true, help: "generated cases per property", defaultText: "100" },
   { name: "seed", value: true, help: "fast-check seed (a fresh one is printed when absent)" },
   { name: "time-limit", value: true, help: "wall-clock bound for the whole run (30s, 2m)" },

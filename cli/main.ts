@@ -15,6 +15,9 @@ import { realpathSync } from "node:fs"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { checkCommand, mutantsCommand } from "./check.ts"
+import { generateCommand } from "./generate.ts"
+import { loraCommand } from "./lora.ts"
+import { modelCommand } from "./model.ts"
 import { simulateCommand } from "./simulate.ts"
 import { version } from "./version.ts"
 
@@ -109,7 +112,9 @@ const versionCommand: Command = {
 }
 
 /** The command table. New commands go here. */
-export const commands: ReadonlyArray<Command> = [helpCommand, versionCommand, simulateCommand, checkCommand, mutantsCommand]
+export const commands: ReadonlyArray<Command> = [
+  helpCommand, versionCommand, simulateCommand, checkCommand, mutantsCommand, generateCommand, modelCommand, loraCommand
+]
 
 /**
  * Runs the CLI with `argv` (the arguments after the program name) and resolves to the exit code.

@@ -7,7 +7,9 @@
  * are prompt-major (request i's k outputs at rows [i*k, (i+1)*k)), as `splitPerPrompt` expects.
  *
  * An output item is plain JSON (`rgb` is base64 of the interleaved 8-bit RGB bytes), because it
- * crosses a process boundary on its way to the engine.
+ * crosses a process boundary on its way to the engine. Each item also carries how its batch ran
+ * (the provider report and the sampler's timings), so a caller of the engine can tell what it got
+ * without a second call to the ranks.
  */
 import { Buffer } from "node:buffer"
 import { Result } from "effect"
@@ -15,7 +17,8 @@ import { ModelError } from "../../core/errors.ts"
 import { compatibilityKey } from "../../core/request.ts"
 import type { Batch, BatchRequest } from "../../core/worker.ts"
 import { toRgbBytes } from "./decoder.ts"
-import type { SamplingJob } from "./sampler.ts"
+import type { SamplingJob, SamplingTimings } from "./sampler.ts"
+import type { ProviderReport } from "./sessions.ts"
 import type { ModelConfig } from "./weights.ts"
 
 export interface PlannedBatch {
@@ -36,6 +39,16 @@ export interface ImageItem {
   readonly adapterId: number | null
   /** Base64 of width x height x 3 bytes, row-major RGB. */
   readonly rgb: string
+  /** The output rank's timings of the whole batch this item came from (null when not given). */
+  readonly timings: SamplingTimings | null
+  /** The execution provider the output rank ran on, and the ones it passed over (null when not given). */
+  readonly provider: ProviderReport | null
+}
+
+/** How the output rank ran the batch. */
+export interface BatchRun {
+  readonly timings: SamplingTimings
+  readonly provider: ProviderReport
 }
 
 /** Guidance is on only with a negative prompt and a scale above 1, as core's compatibility key says. */
@@ -72,13 +85,15 @@ export const planBatch = (batch: Batch, config: ModelConfig): Result.Result<Plan
 }
 
 /** The output rank's reply payload: the legacy `{ image }` dict, one item per row. */
-export const imageOutput = (plan: PlannedBatch, images: Float32Array): { readonly image: ReadonlyArray<ImageItem> } => ({
+export const imageOutput = (plan: PlannedBatch, images: Float32Array, run?: BatchRun): { readonly image: ReadonlyArray<ImageItem> } => ({
   image: plan.rows.map((row, index) => ({
     ...row,
     width: plan.job.width,
     height: plan.job.height,
     adapterId: plan.lora?.id ?? null,
-    rgb: Buffer.from(toRgbBytes(images, index, plan.job.height, plan.job.width)).toString("base64")
+    rgb: Buffer.from(toRgbBytes(images, index, plan.job.height, plan.job.width)).toString("base64"),
+    timings: run?.timings ?? null,
+    provider: run?.provider ?? null
   }))
 })
 

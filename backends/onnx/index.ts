@@ -7,7 +7,8 @@
  * `createLora`/`writeLora` (make an adapter file) and `encodePng`; the rest is exported for tests
  * and for a CFG-parallel executor that drives the step loop across ranks.
  */
-export { type ImageItem, itemRgb, planBatch, type PlannedBatch } from "./batch-plan.ts"
+export { type BatchRun, type ImageItem, itemRgb, planBatch, type PlannedBatch } from "./batch-plan.ts"
+export { CfgExchangeFailed, runSamplingCfgParallel, type CfgExchange, type CfgRole, type StepKey } from "./cfg-parallel.ts"
 export { buildDecoder, referenceDecoder, toRgbBytes } from "./decoder.ts"
 export { buildDenoiser, referenceDenoiser } from "./denoiser.ts"
 export { GraphBuilder, readFloatInitializers, type FloatTensor } from "./graph.ts"
@@ -24,9 +25,10 @@ export {
 } from "./sampler.ts"
 export { combineGuidance, ddimStep, makeDdimSchedule, type DdimSchedule } from "./schedule.ts"
 export {
-  defaultProviders, makeSessionPipeline, NoProvider, openSession, openSessions, releaseSessions, SessionFailed,
+  defaultProviders, makeSessionPipeline, NoProvider, onnxRuntime, openSession, openSessions, releaseSessions, SessionFailed,
   type ModelSessions, type ProviderAttempt, type ProviderReport
 } from "./sessions.ts"
+export { clearTextCache, makeTextCache, withTextCache, type TextCache } from "./text-cache.ts"
 export { buildTextEncoder, referenceTextEncoder, tokenize, tokenizeBatch } from "./text-encoder.ts"
 export { defaultModelConfig, loraTargets, makeWeights, resolveModelConfig, type ModelConfig, type ModelOptions, type WeightSet } from "./weights.ts"
 export { makeOnnxWorker, type OnnxWorker, type OnnxWorkerOptions, type OnnxWorkerTruth } from "./worker.ts"

@@ -56,6 +56,8 @@ export interface SamplingTimings {
   readonly encodeMs: number
   /** One entry per step: predict, combine and update. */
   readonly stepMs: ReadonlyArray<number>
+  /** CFG-parallel only: per step, the part of `stepMs` spent waiting for the peer rank's branch. */
+  readonly exchangeMs?: ReadonlyArray<number> | undefined
   readonly decodeMs: number
   readonly totalMs: number
 }

@@ -10,9 +10,15 @@
  * (TOOLCHAIN.md), which matters because LoRA and wake rebuild sessions, and the models are too
  * small to gain from more threads. Sessions hold native memory the garbage collector does not
  * see, so they are released explicitly (`releaseSessions`), never left to finalizers.
+ *
+ * ONNX Runtime is loaded on first use (`onnxRuntime`), through `require`, not a static import:
+ * a bundler (the process backend bundles its rank program under Node) then leaves the native
+ * package out, so a program that never opens a session (a simulated rank) never loads it, and
+ * its bundle does not break on the package's `.node` binaries.
  */
+import { createRequire } from "node:module"
 import { Data, Effect } from "effect"
-import * as ort from "onnxruntime-node"
+import type * as Ort from "onnxruntime-node"
 import { assert } from "../../core/assert.ts"
 import { decoderInput, decoderOutput } from "./decoder.ts"
 import { denoiserInputs, denoiserOutput } from "./denoiser.ts"
@@ -43,7 +49,16 @@ export class SessionFailed extends Data.TaggedError("SessionFailed")<{ readonly 
   override get message() { return `session on ${this.provider} failed: ${this.reason}` }
 }
 
-export type Session = ort.InferenceSession
+export type Session = Ort.InferenceSession
+
+let runtime: typeof Ort | undefined
+
+/**
+ * The onnxruntime-node module, loaded once per process on first use. It resolves from this
+ * file's location; a bundled copy must therefore live where `node_modules` is found by walking up
+ * (backends/process/onnx-launch.ts puts the rank bundle there). Throws when the package is missing.
+ */
+export const onnxRuntime = (): typeof Ort => (runtime ??= createRequire(import.meta.url)("onnxruntime-node") as typeof Ort)
 
 /** The model's three sessions on one provider. */
 export interface ModelSessions {
@@ -58,7 +73,7 @@ const errorText = (error: unknown): string => error instanceof Error ? error.mes
 /** One session on one provider. */
 export const openSession = (bytes: Uint8Array, provider: string): Effect.Effect<Session, SessionFailed> =>
   Effect.tryPromise({
-    try: () => ort.InferenceSession.create(bytes, { executionProviders: [provider], intraOpNumThreads: 1, interOpNumThreads: 1 }),
+    try: () => onnxRuntime().InferenceSession.create(bytes, { executionProviders: [provider], intraOpNumThreads: 1, interOpNumThreads: 1 }),
     catch: (error) => new SessionFailed({ provider, reason: errorText(error) })
   })
 
@@ -96,7 +111,7 @@ export const openSessions = (graphs: ModelGraphs, providers: ReadonlyArray<strin
 const latentDims = (shape: LatentShape) => [shape.batch, shape.channels, shape.height, shape.width]
 
 /** The first output of a run, copied out of ORT's tensor so it outlives the session. */
-const runFloat = async (session: Session, feeds: Record<string, ort.Tensor>, output: string): Promise<Float32Array> => {
+const runFloat = async (session: Session, feeds: Record<string, Ort.Tensor>, output: string): Promise<Float32Array> => {
   const results = await session.run(feeds)
   const data = results[output]?.data
   assert(data instanceof Float32Array, `output '${output}' is float32`)
@@ -104,14 +119,17 @@ const runFloat = async (session: Session, feeds: Record<string, ort.Tensor>, out
 }
 
 /** A pipeline over open sessions. `denoiser` is passed apart because LoRA swaps it alone. */
-export const makeSessionPipeline = (sessions: { readonly textEncoder: Session; readonly denoiser: Session; readonly decoder: Session }, tokenCount: number): Pipeline => ({
-  encodeText: (tokens, batch) =>
-    runFloat(sessions.textEncoder, { [textEncoderInput]: new ort.Tensor("int64", tokens, [batch, tokenCount]) }, textEncoderOutput),
-  predictNoise: (input) => runFloat(sessions.denoiser, {
-    [denoiserInputs.latents]: new ort.Tensor("float32", input.latents, latentDims(input.shape)),
-    [denoiserInputs.timestep]: new ort.Tensor("float32", input.timesteps, [input.shape.batch, 1]),
-    [denoiserInputs.text]: new ort.Tensor("float32", input.text, [input.shape.batch, input.text.length / input.shape.batch])
-  }, denoiserOutput),
-  decode: (latents, shape) =>
-    runFloat(sessions.decoder, { [decoderInput]: new ort.Tensor("float32", latents, latentDims(shape)) }, decoderOutput)
-})
+export const makeSessionPipeline = (sessions: { readonly textEncoder: Session; readonly denoiser: Session; readonly decoder: Session }, tokenCount: number): Pipeline => {
+  const { Tensor } = onnxRuntime()
+  return {
+    encodeText: (tokens, batch) =>
+      runFloat(sessions.textEncoder, { [textEncoderInput]: new Tensor("int64", tokens, [batch, tokenCount]) }, textEncoderOutput),
+    predictNoise: (input) => runFloat(sessions.denoiser, {
+      [denoiserInputs.latents]: new Tensor("float32", input.latents, latentDims(input.shape)),
+      [denoiserInputs.timestep]: new Tensor("float32", input.timesteps, [input.shape.batch, 1]),
+      [denoiserInputs.text]: new Tensor("float32", input.text, [input.shape.batch, input.text.length / input.shape.batch])
+    }, denoiserOutput),
+    decode: (latents, shape) =>
+      runFloat(sessions.decoder, { [decoderInput]: new Tensor("float32", latents, latentDims(shape)) }, decoderOutput)
+  }
+}

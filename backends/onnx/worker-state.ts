@@ -11,13 +11,16 @@
  *   shut down:       manifest kept for reports; nothing else, and every call is refused
  *
  * Adapters survive sleep (their weights are host data); only their patched session is released.
+ * The conditioning cache (text-cache.ts, the `kv_cache` pool) is emptied by a sleep.
  */
 import { OutOfMemory } from "../../core/errors.ts"
-import type { SleepLevel } from "../../core/worker.ts"
+import type { MemoryTag, SleepLevel } from "../../core/worker.ts"
 import { type AdapterSet, heldIds, pinnedIds } from "./adapters.ts"
+import type { CfgRole } from "./cfg-parallel.ts"
 import type { LoadedModel, ModelManifest } from "./model.ts"
 import type { SamplingTimings } from "./sampler.ts"
 import type { ModelSessions, ProviderReport } from "./sessions.ts"
+import type { TextCache } from "./text-cache.ts"
 
 export interface OnnxWorkerOptions {
   readonly rank: number
@@ -31,6 +34,12 @@ export interface OnnxWorkerOptions {
   readonly providers?: ReadonlyArray<string> | undefined
   /** A device budget: loads, wakes and batches that would exceed it answer `OutOfMemory`. */
   readonly memory?: { readonly deviceBytes: number } | undefined
+  /** False: the model has no LoRA manager, and every LoRA method answers `LoraUnsupported`. */
+  readonly lora?: boolean | undefined
+  /** Budget of the conditioning cache, the `kv_cache` pool (text-cache.ts); absent or 0: none. */
+  readonly kvCacheBytes?: number | undefined
+  /** This rank's half of a CFG split (cfg-parallel.ts); guided batches then exchange with the peer. */
+  readonly cfg?: CfgRole | undefined
 }
 
 /** Process RSS around the last sleep, with what the sleep reported freeing. */
@@ -66,6 +75,8 @@ export interface OnnxRank {
   sessions: ModelSessions | undefined
   /** Found at load and kept: wakes and rebuilds reuse this provider. */
   provider: ProviderReport | undefined
+  /** The `kv_cache` pool, when the model has one. */
+  readonly textCache: TextCache | undefined
   sleepLevel: SleepLevel | null
   readonly adapters: AdapterSet
   /** Why `checkHealth` fails, if it does; see worker.ts `tracked` for what clears it. */
@@ -75,9 +86,15 @@ export interface OnnxRank {
   shutDown: boolean
 }
 
-/** Bytes of weights inside open sessions: what a sleep frees and the device budget counts. */
+/** The pools a sleep takes away and a wake must name. */
+export const sleepingPools = (rank: OnnxRank): ReadonlyArray<MemoryTag> => rank.textCache === undefined ? ["weights"] : ["weights", "kv_cache"]
+
+/** Bytes of the pools an awake rank reserves: its weights and the conditioning cache's budget. */
+export const poolBytes = (rank: OnnxRank): number => (rank.manifest?.weightsBytes ?? 0) + (rank.textCache?.capacityBytes ?? 0)
+
+/** Bytes of the pools inside open sessions and the patched denoiser: what a sleep frees and the device budget counts. */
 export const usedBytes = (rank: OnnxRank): number =>
-  (rank.sessions !== undefined && rank.manifest !== undefined ? rank.manifest.weightsBytes : 0) + (rank.adapters.patched?.bytes ?? 0)
+  (rank.sessions !== undefined && rank.manifest !== undefined ? poolBytes(rank) : 0) + (rank.adapters.patched?.bytes ?? 0)
 
 /** An `OutOfMemory` when `requestedBytes` more would exceed the device budget, else undefined. */
 export const outOfMemory = (rank: OnnxRank, requestedBytes: number): OutOfMemory | undefined => {

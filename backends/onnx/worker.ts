@@ -14,6 +14,12 @@
  * and a `sleep` arriving mid-`execute` must not release a session under a running step. A rank
  * host serves calls in order anyway; the semaphore keeps in-process callers equally safe.
  *
+ * CFG-parallel: a rank given a `cfg` role (cfg-parallel.ts) runs guided batches as one half of a
+ * split, exchanging each step's branch with its peer (the half that is not the output rank skips
+ * the decode); unguided batches, and ranks without a role, compute the whole job. Its failures
+ * (peer gone, peer stalled, peer gave up) are `ModelError`s that name the peer rank, bounded by
+ * the channel's timeout.
+ *
  * Host memory: `truth().lastSleep` records process RSS before and after each sleep. It is a
  * measurement, not a promise: the allocator may keep freed pages, and dropped weights leave RSS
  * only after a garbage collection.
@@ -22,24 +28,29 @@ import { memoryUsage } from "node:process"
 import { Effect, Semaphore } from "effect"
 import { assert } from "../../core/assert.ts"
 import {
-  AlreadyAsleep, IncompleteWake, LoraInvalid, LoraNotFound, ModelError, ModelLoadError, NotAsleep, OutOfMemory, Unhealthy,
-  WorkerAsleep
+  AlreadyAsleep, IncompleteWake, ModelError, ModelLoadError, NotAsleep, OutOfMemory, Unhealthy, WorkerAsleep
 } from "../../core/errors.ts"
-import type { Batch, Health, LoraAdapter, MemoryTag, SleepLevel, WorkerShape } from "../../core/worker.ts"
-import { adapterReport, heldIds, makeAdapterSet, patchedDenoiser, releasePatched } from "./adapters.ts"
+import type { Batch, Health, MemoryTag, SleepLevel, WorkerShape } from "../../core/worker.ts"
+import { heldIds, makeAdapterSet, patchedDenoiser, releasePatched } from "./adapters.ts"
 import { activationBytes, imageOutput, planBatch } from "./batch-plan.ts"
-import { readLora } from "./lora-file.ts"
-import { bindLora } from "./lora.ts"
+import { runSamplingCfgParallel } from "./cfg-parallel.ts"
 import { loadModel } from "./model.ts"
+import type { Pipeline } from "./pipeline.ts"
 import { runSampling } from "./sampler.ts"
 import { defaultProviders, makeSessionPipeline, openSessions, releaseSessions } from "./sessions.ts"
-import { type OnnxRank, type OnnxWorkerOptions, type OnnxWorkerTruth, outOfMemory, truth, usedBytes } from "./worker-state.ts"
+import { clearTextCache, makeTextCache, withTextCache } from "./text-cache.ts"
+import { addLora, listLoras, pinLora, removeLora } from "./worker-lora.ts"
+import {
+  type OnnxRank, type OnnxWorkerOptions, type OnnxWorkerTruth, outOfMemory, poolBytes, sleepingPools, truth, usedBytes
+} from "./worker-state.ts"
 
 export type { OnnxWorkerOptions, OnnxWorkerTruth } from "./worker-state.ts"
 
 /** A Worker plus a read-only view of its state, for tests, reports and health pages. */
 export interface OnnxWorker extends WorkerShape {
   readonly truth: () => OnnxWorkerTruth
+  /** Answers a wake with OutOfMemory and changes nothing but health: the `oomOnWake` fault. */
+  readonly wakeUpOutOfMemory: () => Effect.Effect<never, OutOfMemory>
 }
 
 /** Builds one rank. It starts unloaded; `load()` reads the model, as the executor's start-up does. */
@@ -50,6 +61,7 @@ export const makeOnnxWorker = (options: OnnxWorkerOptions): OnnxWorker => {
   const rank: OnnxRank = {
     options: { ...options, providers: options.providers ?? defaultProviders },
     manifest: undefined, model: undefined, sessions: undefined, provider: undefined, sleepLevel: null,
+    textCache: (options.kvCacheBytes ?? 0) > 0 ? makeTextCache(options.kvCacheBytes!) : undefined,
     adapters: makeAdapterSet(), unhealthy: null, lastSleep: null, lastTimings: null, shutDown: false
   }
   const serial = Semaphore.makeUnsafe(1)
@@ -62,10 +74,11 @@ export const makeOnnxWorker = (options: OnnxWorkerOptions): OnnxWorker => {
     addLora: (adapter) => one(addLora(rank, adapter)),
     removeLora: (adapterId) => one(removeLora(rank, adapterId)),
     pinLora: (adapterId) => one(pinLora(rank, adapterId)),
-    listLoras: () => Effect.sync(() => heldIds(rank.adapters)),
+    listLoras: () => listLoras(rank),
     checkHealth: () => checkHealth(rank),
     shutdown: () => Semaphore.withPermit(serial)(shutdown(rank)),
-    truth: () => truth(rank)
+    truth: () => truth(rank),
+    wakeUpOutOfMemory: () => one(Effect.fail(new OutOfMemory({ requestedBytes: poolBytes(rank), availableBytes: 0 })))
   }
 }
 
@@ -88,14 +101,14 @@ const isOutOfMemory = (error: unknown): error is OutOfMemory =>
 const load = (rank: OnnxRank) => Effect.gen(function* () {
   if (rank.shutDown) return yield* new ModelLoadError({ reason: `rank ${rank.options.rank} is shut down` })
   // Loaded already (awake or asleep): a repeated load is a no-op, so a retried start-up is harmless.
-  if (rank.manifest !== undefined) return { bytes: rank.manifest.weightsBytes }
+  if (rank.manifest !== undefined) return { bytes: poolBytes(rank) }
   const model = yield* loadModel(rank.options.modelDir)
-  const oom = outOfMemory(rank, model.manifest.weightsBytes)
+  const oom = outOfMemory(rank, model.manifest.weightsBytes + (rank.textCache?.capacityBytes ?? 0))
   if (oom) return yield* oom
   const sessions = yield* openSessions(model.graphs, rank.options.providers).pipe(
     Effect.mapError((error) => new ModelLoadError({ reason: error.message })))
   Object.assign(rank, { manifest: model.manifest, model, sessions, provider: sessions.report })
-  return { bytes: model.manifest.weightsBytes }
+  return { bytes: poolBytes(rank) }
 })
 
 /** Why this rank cannot run a batch now, or undefined. */
@@ -106,7 +119,20 @@ const refusal = (rank: OnnxRank): ModelError | WorkerAsleep | undefined => {
   return undefined
 }
 
-const execute = (rank: OnnxRank, batch: Batch) => Effect.gen(function* () {
+/**
+ * A rank of a CFG split that fails a guided batch (refused it, ran out of memory, failed mid-way)
+ * tells its peer at once, so the peer does not wait out its exchange bound for a partner that
+ * will never come.
+ */
+const execute = (rank: OnnxRank, batch: Batch) =>
+  runBatch(rank, batch).pipe(Effect.tapError(() => Effect.sync(() => {
+    if (rank.options.cfg !== undefined && isGuided(batch)) rank.options.cfg.channel.abandon(batch.batchId)
+  })))
+
+const isGuided = (batch: Batch): boolean =>
+  batch.requests.some((request) => request.negativePrompt !== undefined && request.guidanceScale > 1)
+
+const runBatch = (rank: OnnxRank, batch: Batch) => Effect.gen(function* () {
   const refused = refusal(rank)
   if (refused) return yield* refused
   const { sessions, model, provider } = rank
@@ -121,15 +147,25 @@ const execute = (rank: OnnxRank, batch: Batch) => Effect.gen(function* () {
     ? sessions.denoiser
     : yield* patchedDenoiser(rank.adapters, model, provider.provider, plan.lora.id, plan.lora.scale).pipe(
       Effect.mapError((error) => new ModelError({ reason: error.message })))
-  const pipeline = makeSessionPipeline({ ...sessions, denoiser }, model.config.tokenCount)
+  const sessionPipeline = makeSessionPipeline({ ...sessions, denoiser }, model.config.tokenCount)
+  const pipeline: Pipeline = rank.textCache === undefined ? sessionPipeline : withTextCache(sessionPipeline, rank.textCache)
+  const cfg = plan.job.guidanceScale === null ? undefined : rank.options.cfg
   const result = yield* Effect.tryPromise({
-    try: () => runSampling(pipeline, model.config, plan.job),
-    catch: (error) => new ModelError({ reason: `batch ${batch.batchId}: ${error instanceof Error ? error.message : String(error)}` })
+    try: () => cfg === undefined
+      ? runSampling(pipeline, model.config, plan.job)
+      : runSamplingCfgParallel(pipeline, model.config, plan.job, cfg, batch.batchId, { decode: rank.options.rank === rank.options.outputRank }),
+    catch: (error) => samplingError(batch.batchId, error)
   })
   rank.lastTimings = result.timings
   if (rank.options.rank !== rank.options.outputRank) return { _tag: "Ack" as const }
-  return { _tag: "Output" as const, output: imageOutput(plan, result.images) }
+  return { _tag: "Output" as const, output: imageOutput(plan, result.images, { timings: result.timings, provider }) }
 })
+
+/** A failed exchange names the peer rank itself; anything else is prefixed with the batch. */
+const samplingError = (batchId: number, error: unknown): ModelError => {
+  if ((error as { readonly _tag?: unknown } | null)?._tag === "CfgExchangeFailed") return new ModelError({ reason: (error as Error).message })
+  return new ModelError({ reason: `batch ${batchId}: ${error instanceof Error ? error.message : String(error)}` })
+}
 
 /** Releases every session this rank holds (base and patched). */
 const releaseAll = (rank: OnnxRank) => Effect.gen(function* () {
@@ -137,6 +173,7 @@ const releaseAll = (rank: OnnxRank) => Effect.gen(function* () {
   rank.sessions = undefined
   if (sessions !== undefined) yield* releaseSessions(sessions)
   yield* releasePatched(rank.adapters)
+  if (rank.textCache !== undefined) clearTextCache(rank.textCache)
 })
 
 const sleep = (rank: OnnxRank, level: SleepLevel) => Effect.gen(function* () {
@@ -151,9 +188,6 @@ const sleep = (rank: OnnxRank, level: SleepLevel) => Effect.gen(function* () {
   return { level, freedBytes }
 })
 
-/** The pools a sleep takes away; a wake must name them all. This model has no KV cache. */
-const sleepingPools: ReadonlyArray<MemoryTag> = ["weights"]
-
 /**
  * Wakes the rank: all or nothing. The contract gives `wakeUp` no load error, so a level-2 wake
  * that cannot read the model back (files gone, or changed since load, which would silently
@@ -161,16 +195,16 @@ const sleepingPools: ReadonlyArray<MemoryTag> = ["weights"]
  */
 const wakeUp = (rank: OnnxRank, tags: ReadonlyArray<MemoryTag>) => Effect.gen(function* () {
   if (rank.sleepLevel === null || rank.manifest === undefined) return yield* new NotAsleep()
-  const missingTags = sleepingPools.filter((pool) => !tags.includes(pool))
+  const missingTags = sleepingPools(rank).filter((pool) => !tags.includes(pool))
   if (missingTags.length > 0) return yield* new IncompleteWake({ missingTags })
-  const oom = outOfMemory(rank, rank.manifest.weightsBytes)
+  const oom = outOfMemory(rank, poolBytes(rank))
   if (oom) return yield* oom
   const model = rank.model ?? (yield* reloadUnchanged(rank))
   assert(rank.provider !== undefined, "a loaded rank knows its provider")
   // The provider found at load, alone: another provider could compute different bits.
   const sessions = yield* openSessions(model.graphs, [rank.provider.provider]).pipe(Effect.orDie)
   Object.assign(rank, { model, sessions: { ...sessions, report: rank.provider }, sleepLevel: null, unhealthy: null })
-  return { tags: sleepingPools, restoredBytes: rank.manifest.weightsBytes }
+  return { tags: sleepingPools(rank), restoredBytes: poolBytes(rank) }
 }).pipe(Effect.tapDefect((defect) => Effect.sync(() => { rank.unhealthy = { kind: "wakeFailed", reason: `wake failed: ${String(defect)}` } })))
 
 const reloadUnchanged = (rank: OnnxRank) => Effect.gen(function* () {
@@ -178,36 +212,6 @@ const reloadUnchanged = (rank: OnnxRank) => Effect.gen(function* () {
   const before = JSON.stringify(rank.manifest?.files)
   if (JSON.stringify(model.manifest.files) !== before) return yield* Effect.die(new ModelLoadError({ reason: "the model files changed while the rank slept" }))
   return model
-})
-
-/**
- * Adds an adapter: a re-add of a held id succeeds unchanged (a retried add is harmless). The
- * adapter is read and bound now, so a bad file fails the add, not a later batch.
- */
-const addLora = (rank: OnnxRank, adapter: LoraAdapter) => Effect.gen(function* () {
-  if (rank.adapters.held.has(adapter.id)) return adapterReport(rank.adapters, adapter.id)
-  const manifest = rank.manifest
-  if (manifest === undefined) return yield* new LoraInvalid({ adapterId: adapter.id, reason: "the model is not loaded, so the adapter cannot be bound" })
-  const path = adapter.path ?? `${adapter.name}.rwlora`
-  const weights = yield* readLora(path, { adapterDir: rank.options.adapterDir, adapterId: adapter.id })
-  const boundLayers = yield* Effect.fromResult(bindLora(adapter.id, weights, manifest.loraTargets))
-  rank.adapters.held.set(adapter.id, { adapter, weights, boundLayers, pinned: false })
-  return adapterReport(rank.adapters, adapter.id)
-})
-
-const removeLora = (rank: OnnxRank, adapterId: number) => Effect.gen(function* () {
-  if (!rank.adapters.held.has(adapterId)) return yield* new LoraNotFound({ adapterId })
-  const report = adapterReport(rank.adapters, adapterId)
-  if (rank.adapters.patched?.adapterId === adapterId) yield* releasePatched(rank.adapters)
-  rank.adapters.held.delete(adapterId)
-  return report
-})
-
-const pinLora = (rank: OnnxRank, adapterId: number) => Effect.gen(function* () {
-  const held = rank.adapters.held.get(adapterId)
-  if (held === undefined) return yield* new LoraNotFound({ adapterId })
-  held.pinned = true
-  return adapterReport(rank.adapters, adapterId)
 })
 
 const checkHealth = (rank: OnnxRank): Effect.Effect<Health, Unhealthy> => Effect.suspend(() => {

@@ -19,3 +19,9 @@ export { type LaunchMode, type RankLaunch, type Runtime, currentRuntime, resolve
 export { type RankConfig, type WorkerKind, workerKinds } from "./rank-config.ts"
 export { RankStartFailed } from "./rank-process.ts"
 export { type HostedWorker, type WorkerFactory, workerFactories } from "./worker-kinds.ts"
+export {
+  type OnnxClusterHarness, type OnnxHarnessConfig, type OnnxHarnessFactory, makeOnnxHarnessFactory, onnxHarnessFactory,
+  startOnnxHarness
+} from "./onnx-harness.ts"
+export { type OnnxAssets, prepareOnnxAssets } from "./onnx-assets.ts"
+export { type GenerateRequest, type Generated, GenerateInputError, GenerationFailed, generateOnce } from "./onnx-generate.ts"

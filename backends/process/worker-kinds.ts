@@ -2,13 +2,14 @@
  * The workers a rank process can host, by kind: a fixed table of factories.
  *
  * A rank process is the same program whatever it hosts: it serves calls through `dispatch`,
- * applies faults and reports its state. Only the worker differs, so adding a worker kind (the
- * ONNX Runtime worker) means adding one factory here and nothing else in this backend.
+ * applies faults and reports its state. Only the worker differs, so a worker kind is one factory
+ * here: `sim` (the simulated model) and `onnx` (the ONNX Runtime model, onnx-worker-kind.ts).
  */
 import type { Effect } from "effect"
 import type { OutOfMemory } from "../../core/errors.ts"
 import type { WorkerShape } from "../../core/worker.ts"
 import { makeSimulatedWorker } from "../sim/model.ts"
+import { makeOnnxHostedWorker } from "./onnx-worker-kind.ts"
 import type { RankState } from "./protocol.ts"
 import type { RankConfig, WorkerKind } from "./rank-config.ts"
 
@@ -37,5 +38,6 @@ const simWorker: WorkerFactory = (config) => {
 
 /** One factory per worker kind; the rank picks by its configuration's `workerKind`. */
 export const workerFactories: Readonly<Record<WorkerKind, WorkerFactory>> = {
-  sim: simWorker
+  sim: simWorker,
+  onnx: makeOnnxHostedWorker
 }

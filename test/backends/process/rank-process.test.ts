@@ -34,9 +34,9 @@ const startFailure = async (options: ProcessClusterOptions): Promise<RankStartFa
 
 describe("start failures", () => {
   test("a rank whose start configuration is refused is reported with its exit code and stderr", async () => {
-    const failure = await startFailure({ worldSize: 2, workerKind: "onnx" as WorkerKind })
+    const failure = await startFailure({ worldSize: 2, workerKind: "tpu" as WorkerKind })
     expect(failure).toMatchObject({ _tag: "RankStartFailed", rank: 0, exitCode: 2 })
-    expect(failure.stderrTail).toContain("unknown worker kind 'onnx'")
+    expect(failure.stderrTail).toContain("unknown worker kind 'tpu'")
     expect(failure.message).toMatch(/rank 0 did not start: it exited before it was ready \(exit code 2\); stderr: .*unknown worker kind/)
   })
 

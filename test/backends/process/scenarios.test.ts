@@ -79,6 +79,6 @@ describe("--backend", () => {
   test("names the simulator and the process backend, and refuses other names listing both", () => {
     expect(harnessFactoryFor("process")).toBe(processHarnessFactory)
     expect(harnessFactoryFor("sim")).toBe(simHarnessFactory)
-    expect(harnessFactoryFor("nats")).toEqual({ usage: "unknown backend 'nats' (known: sim, process)" })
+    expect(harnessFactoryFor("nats")).toEqual({ usage: "unknown backend 'nats' (known: sim, process, onnx)" })
   })
 })
