@@ -19,6 +19,7 @@ import { type FlagSpec, flagText, parseDurationMs, parseFlags, type ParsedFlags,
 import { harnessFactoryFor } from "./backends.ts"
 import type { Command, Io } from "./main.ts"
 import { mainJobDefaults, runMainJob } from "./main-job.ts"
+import { makeReportImages } from "./main-job-images.ts"
 import { makeProgress } from "./progress.ts"
 
 const EXIT_OK = 0
@@ -165,5 +166,5 @@ const runMainJobFrom = async (io: Io, parsed: ParsedFlags): Promise<number> => {
     simRuns: simRuns as number,
     reportFolder: text("report") ?? mainJobDefaults.reportFolder,
     json: parsed.has("json")
-  })
+  }, makeReportImages)
 }

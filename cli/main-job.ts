@@ -111,6 +111,7 @@ const realSection = async (options: MainJobOptions, timed: Timed, imagesFor: Ima
     const report = await timed(`${backend.name}: ${scenario.name}`, () => runScenario(scenario.scenario, backend))
     scenarios.push({ name: scenario.name, description: scenario.description, report })
   }
+  mkdirSync(resolve(options.reportFolder), { recursive: true })
   const images = imagesFor ? await timed(`${backend.name}: images`, () => imagesFor(backend, resolve(options.reportFolder))) : undefined
   return { backend: backend.name, conformance, scenarios, images }
 }

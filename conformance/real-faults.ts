@@ -47,10 +47,10 @@ const inputs: ReadonlyArray<{ name: string; description: string; scenario: unkno
       ranks: 3,
       faults: [{ rank: 1, method: "addLora", kind: "throw", count: 1 }],
       steps: [
-        { op: "addLora", adapter: { id: 1, name: "style" }, expect: { ok: false, error: "ControlFailed", outcomes: ["Ok", "Failed", "Ok"] } },
+        { op: "addLora", adapter: { id: 1, name: "adapter-1" }, expect: { ok: false, error: "ControlFailed", outcomes: ["Ok", "Failed", "Ok"] } },
         { op: "listLoras", expect: { ok: true, outcomes: ["Ok", "Ok", "Ok"] } },
-        { op: "addLora", adapter: { id: 1, name: "style" }, expect: { ok: true } },
-        { op: "submit", request: request("styled", { lora: { id: 1, name: "style" } }), expect: { ok: true } },
+        { op: "addLora", adapter: { id: 1, name: "adapter-1" }, expect: { ok: true } },
+        { op: "submit", request: request("styled", { lora: { id: 1, name: "adapter-1" } }), expect: { ok: true } },
         { op: "close", timeoutMs: 3_000, expect: { ok: true } }
       ],
       expectFinal: { engineState: "closed", ranks: [{ rank: 0, loras: [1] }, { rank: 1, loras: [1] }, { rank: 2, loras: [1] }] }
@@ -80,8 +80,8 @@ const inputs: ReadonlyArray<{ name: string; description: string; scenario: unkno
         { op: "submit", wait: false, request: request("q2", { steps: 50, height: 32, width: 32 }) },
         { op: "sleep", level: 1, expect: { ok: true } },
         { op: "submit", request: request("asleep"), expect: { ok: false, error: "EngineAsleep" } },
-        { op: "wakeUp", tags: ["weights"], expect: { ok: true } },
-        { op: "wakeUp", tags: ["weights"], expect: { ok: true } },
+        { op: "wakeUp", tags: ["weights", "kv_cache"], expect: { ok: true } },
+        { op: "wakeUp", tags: ["weights", "kv_cache"], expect: { ok: true } },
         { op: "submit", request: request("awake"), expect: { ok: true } },
         { op: "close", timeoutMs: 3_000, expect: { ok: true } }
       ],
