@@ -27,7 +27,9 @@ const EXIT_FAILURE = 1
 const EXIT_USAGE = 2
 
 const commonFlags: ReadonlyArray<FlagSpec> = [
-  { name: "backend", value: true, help: "sim, process or onnx (ONNX Runtime models in rank processes)", defaultText: "sim" },
+  { name: "backend", value: true, help: "sim, process, onnx (ONNX Runtime models in rank processes) or nats (rank processes over a NATS server)", defaultText: "sim" },
+  { name: "nats", value: true, help: "NATS server URL for --backend nats (token from RANKWISE_NATS_TOKEN)" },
+  { name: "cluster", value: true, help: "cluster id for --backend nats", defaultText: "rankwise" },
   { name: "runs", value: true, help: "generated cases per property", defaultText: "100" },
   { name: "seed", value: true, help: "fast-check seed (a fresh one is printed when absent)" },
   { name: "time-limit", value: true, help: "wall-clock bound for the whole run (30s, 2m)" },
@@ -119,7 +121,7 @@ const usageError = (io: Io, command: string, message: string): number => {
 
 const commonOptions = (parsed: ParsedFlags) => {
   const text = (name: string) => flagText(parsed, name, undefined)
-  const backend = harnessFactoryFor(text("backend") ?? "sim")
+  const backend = harnessFactoryFor(text("backend") ?? "sim", { url: text("nats"), cluster: text("cluster") })
   if ("usage" in backend) return backend.usage
   const numRuns = parseInteger(text("runs") ?? "100", "runs", 1, 100_000)
   const seed = text("seed") === undefined ? undefined : parseInteger(text("seed")!, "seed", 0, 0x7fff_ffff)
@@ -153,7 +155,7 @@ const writeReport = (parsed: ParsedFlags, report: unknown) => {
 
 /** Without a backend, property, replay or mutant, `check` is the main job over every backend. */
 const isMainJob = (parsed: ParsedFlags): boolean =>
-  !["backend", "property", "path", "commands-path", "mutant", "policy", "time-limit"].some((name) => parsed.has(name))
+  !["backend", "property", "path", "commands-path", "mutant", "policy", "time-limit", "nats"].some((name) => parsed.has(name))
 
 const runMainJobFrom = async (io: Io, parsed: ParsedFlags): Promise<number> => {
   const text = (name: string) => flagText(parsed, name, undefined)

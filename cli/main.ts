@@ -18,6 +18,8 @@ import { checkCommand, mutantsCommand } from "./check.ts"
 import { generateCommand } from "./generate.ts"
 import { loraCommand } from "./lora.ts"
 import { modelCommand } from "./model.ts"
+import { rankCommand } from "./rank.ts"
+import { sweepCommand, sweepWorkerCommand } from "./sweep.ts"
 import { simulateCommand } from "./simulate.ts"
 import { version } from "./version.ts"
 
@@ -113,7 +115,8 @@ const versionCommand: Command = {
 
 /** The command table. New commands go here. */
 export const commands: ReadonlyArray<Command> = [
-  helpCommand, versionCommand, simulateCommand, checkCommand, mutantsCommand, generateCommand, modelCommand, loraCommand
+  helpCommand, versionCommand, simulateCommand, checkCommand, mutantsCommand, generateCommand, modelCommand, loraCommand,
+  rankCommand, sweepCommand, sweepWorkerCommand
 ]
 
 /**

@@ -30,7 +30,9 @@ export const EXIT_USAGE = 2
 
 const flags: ReadonlyArray<FlagSpec> = [
   { name: "scenario", value: true, help: "run a scenario file instead of seeded runs" },
-  { name: "backend", value: true, help: "backend for --scenario: sim or process", defaultText: "sim" },
+  { name: "backend", value: true, help: "backend for --scenario: sim, process, onnx or nats", defaultText: "sim" },
+  { name: "nats", value: true, help: "NATS server URL for --backend nats (token from RANKWISE_NATS_TOKEN)" },
+  { name: "cluster", value: true, help: "cluster id for --backend nats", defaultText: "rankwise" },
   { name: "seed", value: true, help: "run seed (the first of a sweep)", defaultText: "1" },
   { name: "seeds", value: true, help: "how many seeds to sweep, from --seed", defaultText: "1" },
   { name: "ranks", value: true, help: "world size", defaultText: "4" },
@@ -71,7 +73,9 @@ const usageError = (io: Io, message: string): number => {
 
 const runScenarioFile = async (io: Io, path: string, parsed: ParsedFlags): Promise<number> => {
   const backendName = parsed.get("backend")
-  const backend = harnessFactoryFor(typeof backendName === "string" ? backendName : "sim")
+  const backend = harnessFactoryFor(typeof backendName === "string" ? backendName : "sim", {
+    url: flagText(parsed, "nats", undefined), cluster: flagText(parsed, "cluster", undefined)
+  })
   if ("usage" in backend) return usageError(io, backend.usage)
   let input: unknown
   try {

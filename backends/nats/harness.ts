@@ -1,0 +1,130 @@
+/**
+ * The NATS backend's cluster harness: ranks reached through a NATS server, and the unmodified
+ * core executor and engine over them, on the wall clock.
+ *
+ * It mirrors the process backend's harness (same drive, same dispose order), so drivers (the
+ * scenario runner, the conformance suites, `rankwise check --backend nats`) run unchanged. What
+ * a factory needs that others do not is where the server is: `natsHarnessFactoryFor({ url,
+ * cluster, token })`. By default every start spawns its own ranks on this machine (under a
+ * cluster id of its own); with `ranks: "connect"` a start waits for ranks already running
+ * (`rankwise rank` on other hosts) to join instead.
+ */
+import { Cause, Effect, Exit, Scope } from "effect"
+import { makeEngine } from "../../core/engine.ts"
+import { Executor, makeExecutor } from "../../core/executor.ts"
+import { makeRandomness, Randomness } from "../../core/random.ts"
+import { type ClusterHarness, type HarnessFactory, type HarnessOptions, HarnessStartError } from "../harness.ts"
+import { processFaultKinds } from "../process/faults.ts"
+import { driveWithBudget } from "../process/harness.ts"
+import { type NatsCluster, type NatsClusterOptions, startNatsCluster } from "./cluster.ts"
+import { type NatsAuth, resolveNatsAuth } from "./connection.ts"
+import type { NatsFaultHandle } from "./fault-handle.ts"
+
+/** How long `dispose` gives the engine's close (graceful, then terminate, then kill). */
+const closeTimeoutMs = 3_000
+/** Bound on the heal that `dispose` starts with. */
+const healBudgetMs = 3_000
+
+/** A harness over NATS ranks, with the network fault handle and the cluster. */
+export interface NatsClusterHarness extends ClusterHarness {
+  readonly faults: NatsFaultHandle
+  readonly cluster: NatsCluster
+}
+
+/** Where the server is and how this engine proves who it is. */
+export interface NatsHarnessTarget {
+  readonly url: string
+  /** The cluster id (with `ranks: "connect"`, the one the ranks were started with). */
+  readonly cluster?: string | undefined
+  readonly token?: string | undefined
+  readonly credsFile?: string | undefined
+}
+
+/** NATS-only knobs: liveness bounds, how ranks come to be, how long they get to join. */
+export type NatsHarnessExtras = Pick<NatsClusterOptions,
+  "ranks" | "heartbeatEveryMs" | "silenceMaxMs" | "joinTimeoutMs" | "controlTimeoutMs" | "launch" | "workerKind" | "observeLocalExits">
+
+/** Starts (or gathers) the ranks and an engine over them; rejects with `HarnessStartError`. */
+export const startNatsHarness = async (target: NatsHarnessTarget, options: HarnessOptions, extras: NatsHarnessExtras = {}): Promise<NatsClusterHarness> => {
+  const startedMs = performance.now()
+  const auth = authOf(target)
+  const cluster = await startNatsCluster({
+    ...extras, url: target.url, auth, cluster: target.cluster,
+    worldSize: options.ranks, outputRank: options.outputRank, model: options.model, faults: options.faults
+  }).catch((error: unknown) => {
+    throw new HarnessStartError(`the NATS cluster did not start: ${(error as Error).message ?? String(error)}`)
+  })
+  const scope = Scope.makeUnsafe()
+  const built = await Effect.runPromiseExit(build(options, cluster).pipe(Effect.provideService(Scope.Scope, scope)))
+  if (Exit.isFailure(built)) {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    await cluster.dispose()
+    throw new HarnessStartError(`the engine did not start on the NATS ranks: ${Cause.pretty(built.cause)}`)
+  }
+  const { engine, executor } = built.value
+  let disposed: Promise<void> | undefined
+  const dispose = async () => {
+    await driveWithBudget(cluster.faults.heal(), healBudgetMs)
+    await driveWithBudget(engine.close({ timeoutMs: closeTimeoutMs }), closeTimeoutMs * 2)
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    // Whatever close left running here is killed, and every exit is awaited.
+    await cluster.dispose()
+  }
+  return {
+    backend: "nats",
+    worldSize: options.ranks,
+    virtualTime: false,
+    engine,
+    executor,
+    faults: cluster.faults,
+    cluster,
+    run: driveWithBudget,
+    advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    nowMs: () => Math.round(performance.now() - startedMs),
+    dispose: () => (disposed ??= dispose())
+  }
+}
+
+const build = (options: HarnessOptions, cluster: NatsCluster) =>
+  Effect.gen(function* () {
+    const executor = yield* makeExecutor(cluster.transport, { outputRank: options.outputRank, policy: options.policy })
+    const engine = yield* makeEngine({ ...options.engine, policy: options.policy }).pipe(
+      Effect.provideService(Executor, executor),
+      Effect.provideService(Randomness, makeRandomness(options.seed))
+    )
+    return { engine, executor }
+  })
+
+/**
+ * A token or credentials file from the target, else from the environment. None at all is allowed
+ * on a loopback server only: the engine holds itself to the rule its ranks follow.
+ */
+const authOf = (target: NatsHarnessTarget): NatsAuth => {
+  const auth = resolveNatsAuth({ url: target.url, token: target.token, credsFile: target.credsFile, insecure: true, env: process.env })
+  if (auth._tag === "NatsAuthMissing") throw new HarnessStartError(auth.message)
+  return auth
+}
+
+/** A harness factory whose clusters are NATS ranks. */
+export interface NatsHarnessFactory extends HarnessFactory {
+  readonly start: (options: HarnessOptions) => Promise<NatsClusterHarness>
+}
+
+/** Everything a NATS backend needs: where the server is, and its own knobs. */
+export type NatsHarnessFactoryOptions = NatsHarnessTarget & NatsHarnessExtras
+
+/**
+ * Ranks over NATS as a backend for drivers: `--backend nats --nats URL --cluster ID`, with
+ * `ranks: "connect"` to wait (`joinTimeoutMs`) for that many ranks already running elsewhere.
+ * Same fault kinds as the process backend (the rank host is the same); the network faults are
+ * extras on the fault handle.
+ */
+export const natsHarnessFactoryFor = (options: NatsHarnessFactoryOptions): NatsHarnessFactory => {
+  const { url, cluster, token, credsFile, ...extras } = options
+  return {
+    name: "nats",
+    virtualTime: false,
+    faultKinds: processFaultKinds,
+    start: (harnessOptions) => startNatsHarness({ url, cluster, token, credsFile }, harnessOptions, extras)
+  }
+}
