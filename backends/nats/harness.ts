@@ -9,21 +9,12 @@
  * cluster id of its own); with `ranks: "connect"` a start waits for ranks already running
  * (`rankwise rank` on other hosts) to join instead.
  */
-import { Cause, Effect, Exit, Scope } from "effect"
-import { makeEngine } from "../../core/engine.ts"
-import { Executor, makeExecutor } from "../../core/executor.ts"
-import { makeRandomness, Randomness } from "../../core/random.ts"
 import { type ClusterHarness, type HarnessFactory, type HarnessOptions, HarnessStartError } from "../harness.ts"
 import { processFaultKinds } from "../process/faults.ts"
-import { driveWithBudget } from "../process/harness.ts"
+import { wallClockHarness } from "../process/harness.ts"
 import { type NatsCluster, type NatsClusterOptions, startNatsCluster } from "./cluster.ts"
 import { type NatsAuth, resolveNatsAuth } from "./connection.ts"
 import type { NatsFaultHandle } from "./fault-handle.ts"
-
-/** How long `dispose` gives the engine's close (graceful, then terminate, then kill). */
-const closeTimeoutMs = 3_000
-/** Bound on the heal that `dispose` starts with. */
-const healBudgetMs = 3_000
 
 /** A harness over NATS ranks, with the network fault handle and the cluster. */
 export interface NatsClusterHarness extends ClusterHarness {
@@ -54,46 +45,8 @@ export const startNatsHarness = async (target: NatsHarnessTarget, options: Harne
   }).catch((error: unknown) => {
     throw new HarnessStartError(`the NATS cluster did not start: ${(error as Error).message ?? String(error)}`)
   })
-  const scope = Scope.makeUnsafe()
-  const built = await Effect.runPromiseExit(build(options, cluster).pipe(Effect.provideService(Scope.Scope, scope)))
-  if (Exit.isFailure(built)) {
-    await Effect.runPromise(Scope.close(scope, Exit.void))
-    await cluster.dispose()
-    throw new HarnessStartError(`the engine did not start on the NATS ranks: ${Cause.pretty(built.cause)}`)
-  }
-  const { engine, executor } = built.value
-  let disposed: Promise<void> | undefined
-  const dispose = async () => {
-    await driveWithBudget(cluster.faults.heal(), healBudgetMs)
-    await driveWithBudget(engine.close({ timeoutMs: closeTimeoutMs }), closeTimeoutMs * 2)
-    await Effect.runPromise(Scope.close(scope, Exit.void))
-    // Whatever close left running here is killed, and every exit is awaited.
-    await cluster.dispose()
-  }
-  return {
-    backend: "nats",
-    worldSize: options.ranks,
-    virtualTime: false,
-    engine,
-    executor,
-    faults: cluster.faults,
-    cluster,
-    run: driveWithBudget,
-    advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    nowMs: () => Math.round(performance.now() - startedMs),
-    dispose: () => (disposed ??= dispose())
-  }
+  return wallClockHarness("nats", cluster, options, startedMs)
 }
-
-const build = (options: HarnessOptions, cluster: NatsCluster) =>
-  Effect.gen(function* () {
-    const executor = yield* makeExecutor(cluster.transport, { outputRank: options.outputRank, policy: options.policy })
-    const engine = yield* makeEngine({ ...options.engine, policy: options.policy }).pipe(
-      Effect.provideService(Executor, executor),
-      Effect.provideService(Randomness, makeRandomness(options.seed))
-    )
-    return { engine, executor }
-  })
 
 /**
  * A token or credentials file from the target, else from the environment. None at all is allowed

@@ -11,7 +11,8 @@ import { Cause, Effect, Exit, Fiber, Scope } from "effect"
 import { makeEngine } from "../../core/engine.ts"
 import { Executor, makeExecutor } from "../../core/executor.ts"
 import { makeRandomness, Randomness } from "../../core/random.ts"
-import { type ClusterHarness, type DriveResult, type HarnessFactory, type HarnessOptions, HarnessStartError } from "../harness.ts"
+import type { RankTransportShape } from "../../core/transport.ts"
+import { type ClusterHarness, type DriveResult, type FaultHandle, type HarnessFactory, type HarnessOptions, HarnessStartError } from "../harness.ts"
 import { type ProcessCluster, type ProcessClusterOptions, startProcessCluster } from "./cluster.ts"
 import type { ProcessFaultHandle } from "./fault-handle.ts"
 import { processFaultKinds } from "./faults.ts"
@@ -52,12 +53,34 @@ export const startProcessHarness = async (options: HarnessOptions, extras: Proce
   }).catch((error: unknown) => {
     throw new HarnessStartError(`the process cluster did not start: ${(error as Error).message ?? String(error)}`)
   })
+  return wallClockHarness("process", cluster, options, startedMs)
+}
+
+/** What a wall-clock harness needs of a cluster of real ranks, whatever carries their messages. */
+export interface RealCluster {
+  readonly transport: RankTransportShape
+  readonly faults: FaultHandle
+  /** Kills whatever is left and awaits every rank's exit. */
+  readonly dispose: () => Promise<void>
+}
+
+/**
+ * An engine over a cluster of real ranks, as a harness on the wall clock: shared by every backend
+ * whose ranks are real processes (over IPC, over NATS). `dispose` heals, closes the engine, then
+ * lets the cluster kill anything close left running.
+ */
+export const wallClockHarness = async <C extends RealCluster>(
+  backend: string,
+  cluster: C,
+  options: HarnessOptions,
+  startedMs: number
+): Promise<ClusterHarness & { readonly faults: C["faults"]; readonly cluster: C }> => {
   const scope = Scope.makeUnsafe()
-  const built = await Effect.runPromiseExit(build(options, cluster).pipe(Effect.provideService(Scope.Scope, scope)))
+  const built = await Effect.runPromiseExit(build(options, cluster.transport).pipe(Effect.provideService(Scope.Scope, scope)))
   if (Exit.isFailure(built)) {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await cluster.dispose()
-    throw new HarnessStartError(`the engine did not start on the rank processes: ${Cause.pretty(built.cause)}`)
+    throw new HarnessStartError(`the engine did not start on the ${backend} ranks: ${Cause.pretty(built.cause)}`)
   }
   const { engine, executor } = built.value
   let disposed: Promise<void> | undefined
@@ -69,7 +92,7 @@ export const startProcessHarness = async (options: HarnessOptions, extras: Proce
     await cluster.dispose()
   }
   return {
-    backend: "process",
+    backend,
     worldSize: options.ranks,
     virtualTime: false,
     engine,
@@ -83,9 +106,9 @@ export const startProcessHarness = async (options: HarnessOptions, extras: Proce
   }
 }
 
-const build = (options: HarnessOptions, cluster: ProcessCluster) =>
+const build = (options: HarnessOptions, transport: RankTransportShape) =>
   Effect.gen(function* () {
-    const executor = yield* makeExecutor(cluster.transport, { outputRank: options.outputRank, policy: options.policy })
+    const executor = yield* makeExecutor(transport, { outputRank: options.outputRank, policy: options.policy })
     const engine = yield* makeEngine({ ...options.engine, policy: options.policy }).pipe(
       Effect.provideService(Executor, executor),
       Effect.provideService(Randomness, makeRandomness(options.seed))
