@@ -69,7 +69,10 @@ describe.concurrent("real faults in rank processes", () => {
     test("crashAfterApply: the rank exits with code 1 having applied; truth (its last report) holds the adapter", () =>
       withHarness(cluster(2, [{ rank: 1, method: "addLora", kind: "crashAfterApply", count: 1 }]), async (harness) => {
         const error = await errorOf(harness, harness.engine.addLora({ id: 4, name: "x" })) as { result: CollectiveResult<unknown, unknown> }
-        expect(tags(error.result)).toEqual(["Ok", "Crashed"])
+        // Rank 0 answers Ok unless rank 1's exit is seen first: then the executor fails at once and
+        // rank 0, still silent, is left indefinite (TimedOut). Which comes first is the OS's race.
+        expect(["Ok", "TimedOut"]).toContain(tags(error.result)[0])
+        expect(tags(error.result)[1]).toBe("Crashed")
         expect(error.result.outcomes[1]).toMatchObject({ exit: { code: 1, signal: null, reason: "crashed after applying addLora on rank 1 (injected)" } })
         const truth = await valueOf(harness, harness.faults.truth())
         expect(truth[1]).toMatchObject({ alive: false, loras: [4], answered: false })

@@ -76,9 +76,10 @@ describe.concurrent("example scenarios on rank processes", () => {
 })
 
 describe("--backend", () => {
-  test("names the simulator and the process backend, and refuses other names listing both", () => {
+  test("names the simulator and the process backend, refuses other names listing the known ones, and nats without a URL", () => {
     expect(harnessFactoryFor("process")).toBe(processHarnessFactory)
     expect(harnessFactoryFor("sim")).toBe(simHarnessFactory)
-    expect(harnessFactoryFor("nats")).toEqual({ usage: "unknown backend 'nats' (known: sim, process, onnx)" })
+    expect(harnessFactoryFor("tpu")).toEqual({ usage: "unknown backend 'tpu' (known: sim, process, onnx, nats)" })
+    expect(harnessFactoryFor("nats")).toEqual({ usage: "--backend nats needs --nats URL (and optionally --cluster ID)" })
   })
 })
