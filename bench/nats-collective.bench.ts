@@ -21,7 +21,7 @@
  * sets the number of ranks (default 4).
  */
 import { type ChildProcess, fork, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -33,7 +33,9 @@ import type { RankTransportShape } from "../core/transport.ts"
 import { startNatsCluster } from "../backends/nats/cluster.ts"
 import { currentRuntime } from "../backends/process/launch.ts"
 
-const ranks = process.argv[2] === "echo" ? 0 : Number(process.argv[2] ?? 4)
+// argv[2] is "echo" in the echo child, or an optional rank count; flags such as --json are not.
+const positional = process.argv[2]?.startsWith("--") ? undefined : process.argv[2]
+const ranks = positional === "echo" ? 0 : Number(positional ?? 4)
 const warmupCalls = 300
 const callsPerBlock = 500
 const blocks = 4
@@ -185,6 +187,13 @@ const main = async () => {
     line("executor.collectiveResult over NATS", summary(ours))
     const collectiveFigures = summary(ours)
     console.log(`ratio collective / raw request-reply: p50 ${(collectiveFigures.p50 / raw.p50).toFixed(2)}x, p99 ${(collectiveFigures.p99 / raw.p99).toFixed(2)}x`)
+    const jsonIndex = process.argv.indexOf("--json")
+    if (jsonIndex > 0) {
+      writeFileSync(process.argv[jsonIndex + 1], JSON.stringify({ bench: "nats-collective", rows: [
+        { name: "4-rank NATS collective / raw request-reply, p50", value: collectiveFigures.p50 / raw.p50, unit: "x" },
+        { name: "4-rank NATS collective / raw request-reply, p99", value: collectiveFigures.p99 / raw.p99, unit: "x" }
+      ] }, null, 2))
+    }
   } finally {
     for (const echo of echoes) echo.kill("SIGKILL")
     await cluster.dispose()

@@ -25,7 +25,9 @@ import type { RankTransportShape } from "../core/transport.ts"
 import { startProcessCluster } from "../backends/process/cluster.ts"
 import { currentRuntime } from "../backends/process/launch.ts"
 
-const ranks = Number(process.argv[2] ?? 4)
+// argv[2] is the rank in an echo child, or an optional rank count; flags such as --json are not.
+const positional = process.argv[2]?.startsWith("--") ? undefined : process.argv[2]
+const ranks = Number(positional ?? 4)
 const warmupCalls = 300
 const callsPerBlock = 500
 const blocks = 4
