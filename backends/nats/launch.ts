@@ -12,6 +12,7 @@ import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import type { ExitInfo } from "../../core/control.ts"
 import type { RankLaunch } from "../process/launch.ts"
+import { signalByPid } from "../process/rank-process.ts"
 import { type NatsAuth, natsEnvironment } from "./connection.ts"
 import type { NatsRankConfig } from "./rank-config.ts"
 
@@ -75,15 +76,8 @@ export const spawnLocalRank = (launch: RankLaunch, config: NatsRankConfig, auth:
     pid: child.pid ?? -1,
     exit: () => exit,
     exited,
-    // By pid, not `child.kill`: Deno's ChildProcess.kill treats its first call as the end of the
-    // child and refuses later signals (backends/process/rank-process.ts). ESRCH: already gone.
     signal: (name) => {
-      if (exit !== null || child.pid === undefined) return
-      try {
-        process.kill(child.pid, name)
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error
-      }
+      if (exit === null) signalByPid(child.pid, name)
     },
     stderrTail: () => stderrTail
   }

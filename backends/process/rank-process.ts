@@ -128,16 +128,8 @@ export const spawnRank = (options: SpawnRankOptions): Promise<RankProcess> => {
       child.send(message as object)
       return true
     },
-    // `process.kill` by pid, not `child.kill`: Deno's ChildProcess.kill treats its first call as
-    // the end of the child (it closes the IPC channel and refuses later signals), which breaks
-    // SIGSTOP then SIGCONT, and an ignored SIGTERM. ESRCH means the exit is already on its way.
     signal: (name) => {
-      if (exit !== null || child.pid === undefined) return
-      try {
-        process.kill(child.pid, name)
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error
-      }
+      if (exit === null) signalByPid(child.pid, name)
     },
     stderrTail: () => stderrTail
   }
@@ -192,4 +184,18 @@ const exitInfo = (code: number | null, signal: NodeJS.Signals | null, note: stri
   if (note !== null) return { code, signal, reason: note }
   const lastLine = stderrTail.trim().split("\n").at(-1) ?? ""
   return { code, signal, reason: code === 0 || lastLine === "" ? `exit ${code}` : `exit ${code}: ${lastLine}` }
+}
+
+/**
+ * Signals a child by pid, not with `child.kill`: Deno's ChildProcess.kill treats its first call as
+ * the end of the child (it closes the IPC channel and refuses later signals), which breaks SIGSTOP
+ * then SIGCONT, and an ignored SIGTERM. ESRCH means the child is gone and its exit is on its way.
+ */
+export const signalByPid = (pid: number | undefined, name: NodeJS.Signals): void => {
+  if (pid === undefined) return
+  try {
+    process.kill(pid, name)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error
+  }
 }

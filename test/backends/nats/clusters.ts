@@ -2,7 +2,6 @@
  * Clusters for NATS tests: a server per test file, a harness per test, and proof that every
  * rank process is gone afterwards, whether the test passed or threw.
  */
-import { type Effect, Exit } from "effect"
 import { expect } from "vitest"
 import type { HarnessOptions } from "../../../backends/harness.ts"
 import { type NatsClusterHarness, type NatsHarnessExtras, startNatsHarness } from "../../../backends/nats/harness.ts"
@@ -30,28 +29,8 @@ export const withHarness = async <A>(
   }
 }
 
-/** Runs `effect` on the harness within a real-time budget; answers its exit. */
-export const exitOf = async <A, E>(harness: NatsClusterHarness, effect: Effect.Effect<A, E>, budgetMs = 15_000) => {
-  const result = await harness.run(effect, budgetMs)
-  if (result._tag !== "Done") throw new Error(`the drive did not finish within ${budgetMs} ms`)
-  return result.exit
-}
-
-export const valueOf = async <A, E>(harness: NatsClusterHarness, effect: Effect.Effect<A, E>, budgetMs?: number): Promise<A> => {
-  const exit = await exitOf(harness, effect, budgetMs)
-  if (Exit.isFailure(exit)) throw new Error(`expected a success, got: ${String(exit.cause)}`)
-  return exit.value
-}
-
-export const errorOf = async <A, E>(harness: NatsClusterHarness, effect: Effect.Effect<A, E>, budgetMs?: number): Promise<E> => {
-  const exit = await exitOf(harness, effect, budgetMs)
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure, got a success")
-  const reason = exit.cause.reasons.find((inner) => inner._tag === "Fail")
-  if (reason?._tag !== "Fail") throw new Error(`expected a typed failure, got: ${String(exit.cause)}`)
-  return reason.error
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+export { errorOf, exitOf, sleep, valueOf } from "../drive.ts"
+import { sleep } from "../drive.ts"
 
 /** Polls `condition` until it holds or `boundMs` passes; answers whether it held. */
 export const eventually = async (condition: () => boolean | Promise<boolean>, boundMs = 5_000): Promise<boolean> => {

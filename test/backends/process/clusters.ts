@@ -5,7 +5,6 @@
  * pid of the cluster is gone, whether the body passed or threw. Tests that own their cluster this
  * way can run concurrently (they mostly wait on real time), which keeps the folder fast.
  */
-import { Exit, type Effect } from "effect"
 import { expect } from "vitest"
 import type { HarnessOptions } from "../../../backends/harness.ts"
 import { type ProcessCluster, type ProcessClusterOptions, startProcessCluster } from "../../../backends/process/cluster.ts"
@@ -39,28 +38,8 @@ export const withCluster = async <A>(options: ProcessClusterOptions, body: (clus
   }
 }
 
-/** Runs `effect` on the harness within a generous real-time budget; answers its exit. */
-export const exitOf = async <A, E>(harness: ProcessClusterHarness, effect: Effect.Effect<A, E>, budgetMs = 15_000) => {
-  const result = await harness.run(effect, budgetMs)
-  if (result._tag !== "Done") throw new Error(`the drive did not finish within ${budgetMs} ms`)
-  return result.exit
-}
-
-export const valueOf = async <A, E>(harness: ProcessClusterHarness, effect: Effect.Effect<A, E>, budgetMs?: number): Promise<A> => {
-  const exit = await exitOf(harness, effect, budgetMs)
-  if (Exit.isFailure(exit)) throw new Error(`expected a success, got: ${String(exit.cause)}`)
-  return exit.value
-}
-
-export const errorOf = async <A, E>(harness: ProcessClusterHarness, effect: Effect.Effect<A, E>, budgetMs?: number): Promise<E> => {
-  const exit = await exitOf(harness, effect, budgetMs)
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure, got a success")
-  const reason = exit.cause.reasons.find((inner) => inner._tag === "Fail")
-  if (reason?._tag !== "Fail") throw new Error(`expected a typed failure, got: ${String(exit.cause)}`)
-  return reason.error
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+export { errorOf, exitOf, sleep, valueOf } from "../drive.ts"
+import { sleep } from "../drive.ts"
 
 /** Polls `condition` until it holds or `boundMs` passes. */
 export const eventually = async (condition: () => boolean | Promise<boolean>, boundMs = 3_000): Promise<void> => {
