@@ -77,7 +77,9 @@ describe.concurrent("real faults in rank processes", () => {
         // report the exit first (seen on Deno), so the code is what must hold.
         expect(error.result.outcomes[1]).toMatchObject({ exit: { code: 1, signal: null } })
         const truth = await valueOf(harness, harness.faults.truth())
-        expect(truth[1]).toMatchObject({ alive: false, loras: [4], answered: false })
+        expect(truth[1]).toMatchObject({ alive: false, answered: false })
+        // Its last state report (holding the adapter) is sent just before exit; Deno can drop it.
+        expect([[4], []]).toContainEqual(truth[1].loras)
       }))
 
     test("crashBeforeApply: the rank exits with code 1 without applying", () =>
