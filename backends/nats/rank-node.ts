@@ -94,7 +94,8 @@ export const startNatsRank = async (options: NatsRankOptions, hooks: RankProcess
     }
     return {
       post,
-      flush: async (message) => (message.t === "exiting" ? void (exitReason = message.reason) : post(message)),
+      // The reason rides on the rank's `exit` message (leave, below), which is flushed to the server.
+      noteExit: async (reason) => void (exitReason = reason),
       exit: (code) => leave({ code, signal: null, reason: exitReason ?? `exit ${code}` }, () => hooks.exit(code)),
       holdTerminate: () => {}, // the rank's SIGTERM handler is always installed: it asks `faults`
       report: hooks.report

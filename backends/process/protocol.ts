@@ -45,12 +45,15 @@ export type ParentMessage =
   /** `call` stays unknown here: the rank decodes it with `WorkerCall`, to answer typed errors. */
   | { readonly t: "wave"; readonly waveId: number; readonly call: unknown }
   | ({ readonly t: "control"; readonly id: number } & ControlOp)
+  /** The parent holds the rank's `exiting` note (and, the channel being ordered, all before it). */
+  | { readonly t: "exitNoted" }
 
 const ParentMessageSchema = Schema.Union([
   Schema.Struct({ t: Schema.Literal("wave"), waveId: Schema.Int, call: Schema.Unknown }),
   Schema.Struct({ t: Schema.Literal("control"), id: Schema.Int, op: Schema.Literal("truth") }),
   Schema.Struct({ t: Schema.Literal("control"), id: Schema.Int, op: Schema.Literal("inject"), fault: FaultSpecSchema }),
-  Schema.Struct({ t: Schema.Literal("control"), id: Schema.Int, op: Schema.Literal("heal") })
+  Schema.Struct({ t: Schema.Literal("control"), id: Schema.Int, op: Schema.Literal("heal") }),
+  Schema.Struct({ t: Schema.Literal("exitNoted") })
 ])
 
 // ---------------------------------------------------------------------------------------------
@@ -110,6 +113,10 @@ const encodeError = Schema.encodeSync(WorkerError)
 /** Decodes what the parent sent; the rank answers a failure as a typed `MalformedMessage`. */
 export const decodeParentMessage = (input: unknown): Result.Result<ParentMessage, string> =>
   Result.mapError(decodeParent(input), (error) => formatIssue(error.issue))
+
+/** The parent's confirmation of an `exiting` note: checked before decoding, by the rank's process. */
+export const isExitNoted = (input: unknown): boolean =>
+  typeof input === "object" && input !== null && (input as { readonly t?: unknown }).t === "exitNoted"
 
 /** Decodes what a rank sent; the parent turns a failure into a `Malformed` transport event. */
 export const decodeRankMessage = (input: unknown): Result.Result<RankMessage, string> =>

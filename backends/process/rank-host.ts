@@ -29,8 +29,11 @@ import type { HostedWorker } from "./worker-kinds.ts"
 export interface RankIo {
   /** Queues one message to the parent (IPC keeps the order of what was queued). */
   readonly post: (message: RankWireMessage) => void
-  /** Queues one message and resolves once it is handed to the channel: before an exit. */
-  readonly flush: (message: RankWireMessage) => Promise<void>
+  /**
+   * Tells the parent why the rank is about to exit (an `exiting` note, after everything posted
+   * before it) and resolves once the parent holds it, or a bound passed: then the exit may follow.
+   */
+  readonly noteExit: (reason: string) => Promise<void>
   /** Ends the process with `code`. */
   readonly exit: (code: number) => void
   /** Installs (true) or removes (false) the SIGTERM handler that `ignoreTerminate` needs. */
@@ -72,8 +75,7 @@ export const makeRankHost = (rank: number, hosted: HostedWorker, faults: RankFau
   const exitWith = async (code: number, reason: string) => {
     exiting = true
     mailbox.length = 0
-    // Wait until the note is on the channel: `process.exit` does not flush queued IPC writes.
-    await io.flush({ t: "exiting", reason })
+    await io.noteExit(reason)
     io.exit(code)
   }
 
@@ -94,6 +96,7 @@ export const makeRankHost = (rank: number, hosted: HostedWorker, faults: RankFau
     const decoded = decodeParentMessage(raw)
     if (Result.isFailure(decoded)) return io.post({ t: "refused", reason: decoded.failure })
     const message = decoded.success
+    if (message.t === "exitNoted") return // the process's io waits for it (noteExit), not the host
     if (message.t === "control") return control(context, message)
     mailbox.push({ waveId: message.waveId, call: message.call })
     if (serving) return

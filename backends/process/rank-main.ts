@@ -15,7 +15,7 @@ import { Result } from "effect"
 import { makeRankFaults } from "./rank-faults.ts"
 import { decodeRankConfig } from "./rank-config.ts"
 import { makeRankHost, type RankIo } from "./rank-host.ts"
-import type { RankWireMessage } from "./protocol.ts"
+import { isExitNoted, type RankWireMessage } from "./protocol.ts"
 import { workerFactories } from "./worker-kinds.ts"
 
 /** Exit codes a parent can tell apart. */
@@ -66,11 +66,7 @@ const processIo = (resistTerminate: () => boolean): RankIo => {
     post: (message) => {
       if (process.connected) send(message)
     },
-    flush: (message) =>
-      new Promise<void>((resolve) => {
-        if (!process.connected) return resolve()
-        send(message, (error: Error | null) => resolve(void error))
-      }),
+    noteExit: (reason) => noteExit(send, reason),
     exit: (code) => process.exit(code),
     holdTerminate: (hold) => {
       if (hold === holding) return
@@ -82,6 +78,27 @@ const processIo = (resistTerminate: () => boolean): RankIo => {
   }
 }
 
+/** How long an exiting rank waits for the parent to confirm its `exiting` note. */
+const exitNoteWaitMs = 1_000
+let confirmExit: () => void = () => {}
+
+/**
+ * The rank exits only once the parent confirms it holds the note: the channel is ordered, so every
+ * state report and reply sent before it has arrived too. A write callback is not enough: Deno's
+ * IPC has been seen to lose a message queued just before `process.exit` after its callback fired.
+ * Bounded: a parent that has gone never confirms.
+ */
+const noteExit = (send: (message: RankWireMessage) => boolean, reason: string) =>
+  new Promise<void>((resolve) => {
+    if (!process.connected) return resolve()
+    const timer = setTimeout(resolve, exitNoteWaitMs)
+    confirmExit = () => {
+      clearTimeout(timer)
+      resolve()
+    }
+    send({ t: "exiting", reason })
+  })
+
 const main = () => {
   if (typeof process.send !== "function") return fail(exitCodes.noChannel, "a rank must be started with an IPC channel (child_process.fork)")
   const config = readConfig()
@@ -89,7 +106,7 @@ const main = () => {
   const hosted = workerFactories[config.workerKind](config)
   const faults = makeRankFaults(config.rank, config.faults)
   const host = makeRankHost(config.rank, hosted, faults, processIo(faults.resistTerminate))
-  process.on("message", host.receive)
+  process.on("message", (raw: unknown) => isExitNoted(raw) ? confirmExit() : host.receive(raw))
   process.send({ t: "ready", rank: config.rank, pid: process.pid } satisfies RankWireMessage)
 }
 

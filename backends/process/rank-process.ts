@@ -10,7 +10,9 @@
  * Exit detection. The child's `exit` event says how the process ended. Replies the rank wrote
  * just before exiting may still sit in the channel at that moment, so the exit is reported once
  * the channel has closed too (bounded by `channelDrainMs`): a rank's replies always come before
- * its exit, and nothing of the rank comes after.
+ * its exit, and nothing of the rank comes after. A rank that exits on purpose (shutdown, an
+ * injected crash) first sends an `exiting` note and waits for our `exitNoted`, so what it sent
+ * before its exit has arrived by then on every runtime.
  */
 import { type ChildProcess, fork } from "node:child_process"
 import { Data, Result } from "effect"
@@ -100,7 +102,12 @@ export const spawnRank = (options: SpawnRankOptions): Promise<RankProcess> => {
     if (Result.isFailure(decoded)) return ready ? events.malformed(rank, decoded.failure) : undefined
     const message = decoded.success
     if (message.t === "ready") return void (ready = true)
-    if (message.t === "exiting") return void (note = message.reason)
+    if (message.t === "exiting") {
+      note = message.reason
+      // The rank waits for this before it exits (rank-host.ts): its note is then never lost.
+      if (child.connected) child.send({ t: "exitNoted" } satisfies ParentMessage)
+      return
+    }
     if (ready) events.message(rank, message)
   })
 

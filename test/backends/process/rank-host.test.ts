@@ -2,8 +2,8 @@
  * The rank's serving loop, in process, with a fake process around it.
  *
  * Goal: the order of what a rank writes is the contract the parent relies on: replies in call
- * order, a state report before the reply of a call that changed state, an `exiting` note flushed
- * before an exit, nothing after it. Method: a rank host over the simulated worker and a fake
+ * order, a state report before the reply of a call that changed state, an `exiting` note confirmed
+ * by the parent before an exit (or the bound passed), nothing after it. Method: a rank host over the simulated worker and a fake
  * `RankIo` that records every write and exit; faults come from the same fault points the rank
  * process uses. No process is started, so this runs in milliseconds.
  */
@@ -15,14 +15,17 @@ import { makeRankHost } from "../../../backends/process/rank-host.ts"
 import { workerFactories } from "../../../backends/process/worker-kinds.ts"
 import { eventually } from "./clusters.ts"
 
-const makeFakeRank = (faults: ReadonlyArray<FaultSpec> = []) => {
+const makeFakeRank = (faults: ReadonlyArray<FaultSpec> = [], exitConfirmed: Promise<void> = Promise.resolve()) => {
   const written: Array<RankWireMessage | { readonly t: "exit"; readonly code: number }> = []
   const holds: Array<boolean> = []
   const rankFaults = makeRankFaults(0, faults)
   const hosted = workerFactories.sim({ rank: 0, worldSize: 1, outputRank: 0, workerKind: "sim", model: {}, faults })
   const host = makeRankHost(0, hosted, rankFaults, {
     post: (message) => void written.push(message),
-    flush: async (message) => void written.push(message),
+    noteExit: (reason) => {
+      written.push({ t: "exiting", reason })
+      return exitConfirmed
+    },
     exit: (code) => void written.push({ t: "exit", code }),
     holdTerminate: (hold) => void holds.push(hold),
     report: () => {}
@@ -75,6 +78,26 @@ describe("a rank host", () => {
     await eventually(() => rank.written.some((message) => message.t === "exit"), 2_000)
     expect(rank.kinds()).toEqual(["state", "exiting", "exit"])
     expect(rank.written.at(-1)).toEqual({ t: "exit", code: 1 })
+  })
+
+  test("an exiting rank answers nothing while it waits for its note to be confirmed", async () => {
+    let confirm: () => void = () => {}
+    const rank = makeFakeRank([], new Promise<void>((resolve) => { confirm = resolve }))
+    rank.call({ method: "shutdown" })
+    rank.call({ method: "checkHealth" })
+    rank.host.receive({ t: "control", id: 1, op: "truth" })
+    rank.host.receive({ junk: true })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(rank.kinds()).toEqual(["reply 1 Ok", "exiting"])
+    confirm()
+    await eventually(() => rank.written.length === 3, 2_000)
+    expect(rank.kinds()).toEqual(["reply 1 Ok", "exiting", "exit"])
+  })
+
+  test("an exitNoted that reaches the host is ignored, not refused", () => {
+    const rank = makeFakeRank()
+    rank.host.receive({ t: "exitNoted" })
+    expect(rank.kinds()).toEqual([])
   })
 
   test("shutdown replies, then exits 0 with the note 'shutdown'", async () => {
