@@ -14,7 +14,7 @@ import { join } from "node:path"
 
 interface Row { readonly name: string; readonly value: number; readonly unit: string }
 
-const benches = ["simulator", "process-collective", "onnx", "nats-collective"]
+const benches = ["executor", "simulator", "process-collective", "onnx", "nats-collective"]
 /** A benchmark that runs past this is stopped and reported as such. */
 const benchTimeoutMs = 300_000
 

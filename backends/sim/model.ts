@@ -100,7 +100,8 @@ export const makeSimulatedWorker = (options: SimWorkerOptions): SimulatedWorker 
   }
 }
 
-const used = (sim: SimRank): number => usedBytes(sim.config, { ...sim, adapterCount: sim.loras?.ids().length ?? 0 })
+const used = (sim: SimRank): number =>
+  usedBytes(sim.config, { loaded: sim.loaded, sleepLevel: sim.sleepLevel, adapterCount: sim.loras?.ids().length ?? 0 })
 
 /** Health follows memory: an OOM answer marks the rank unhealthy, any success heals it. */
 const tracked = <A, E>(sim: SimRank, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
