@@ -2,27 +2,30 @@
  * `rankwise rank`: serve one rank of a cluster from any machine that reaches a NATS server.
  *
  * It connects, joins the engine's session for `--cluster` (waiting up to `--join-timeout` for an
- * engine), serves calls with the simulated worker, and heartbeats; it runs until the engine shuts
- * it down, a stop signal (SIGTERM, SIGINT), or a lost server. Credentials come from `--token`,
+ * engine), serves calls with its worker, and heartbeats. `--model sim` (the default) hosts the
+ * simulated model; `--model onnx` the ONNX Runtime model from `--model-dir` (written by `rankwise
+ * model build`), reading adapters only from inside `--adapter-dir`. Over NATS the ranks may sit on
+ * different hosts, so there is no CFG split: each rank computes both branches of a guided batch.
+ * The rank runs until the engine shuts it down, a stop signal (SIGTERM, SIGINT), or a lost server. Credentials come from `--token`,
  * `--creds`, or the environment (RANKWISE_NATS_TOKEN, RANKWISE_NATS_CREDS); without any it refuses
  * to start unless `--insecure` is given and the URL is loopback, so a rank is never opened to a
  * network by accident. Exit codes: 2 bad usage or refused credentials, 1 could not connect,
  * 4 no engine accepted the join in time, 5 lost the server; 0 after a shutdown.
  */
+import { existsSync } from "node:fs"
+import { join } from "node:path"
 import { resolveNatsAuth } from "../backends/nats/connection.ts"
 import { clusterIdPattern } from "../backends/nats/protocol.ts"
 import { runRankProcess } from "../backends/nats/rank-process.ts"
-import type { WorkerKind } from "../backends/process/rank-config.ts"
+import { manifestFile } from "../backends/onnx/model.ts"
+import type { OnnxRankSettings, WorkerKind } from "../backends/process/rank-config.ts"
 import { type FlagSpec, parseDurationMs, parseFlags, parseInteger, renderFlags } from "./args.ts"
 import type { Command, Io } from "./main.ts"
 
 const EXIT_FAILURE = 1
 const EXIT_USAGE = 2
-/**
- * Workers a rank over NATS can host from the command line. The ONNX worker needs its model and
- * adapter folders on the rank's host; until flags carry them, `sim` only.
- */
-const rankModels: ReadonlyArray<WorkerKind> = ["sim"]
+/** Workers a rank over NATS can host from the command line. */
+const rankModels: ReadonlyArray<WorkerKind> = ["sim", "onnx"]
 
 const rankFlags: ReadonlyArray<FlagSpec> = [
   { name: "nats", value: true, help: "NATS server URL (a comma list for a cluster of servers)" },
@@ -31,6 +34,9 @@ const rankFlags: ReadonlyArray<FlagSpec> = [
   { name: "world-size", value: true, help: "world size this rank expects; the engine refuses a mismatch", defaultText: "the engine's" },
   { name: "output-rank", value: true, help: "the rank whose execute answers the batch output", defaultText: "0" },
   { name: "model", value: true, help: `worker to host (${rankModels.join(", ")})`, defaultText: "sim" },
+  { name: "model-dir", value: true, help: "onnx: the model directory (rankwise model build --out DIR); required with --model onnx" },
+  { name: "adapter-dir", value: true, help: "onnx: adapters are read only from inside this directory", defaultText: "the model directory" },
+  { name: "providers", value: true, help: "onnx: execution providers to try, in order", defaultText: "cuda,cpu" },
   { name: "token", value: true, help: "NATS auth token (or RANKWISE_NATS_TOKEN)" },
   { name: "creds", value: true, help: "NATS credentials file (or RANKWISE_NATS_CREDS)" },
   { name: "insecure", value: false, help: "no credentials; allowed on a loopback URL only" },
@@ -40,7 +46,7 @@ const rankFlags: ReadonlyArray<FlagSpec> = [
 export const rankCommand: Command = {
   name: "rank",
   summary: "Serve one rank of a cluster over NATS (run it on any host that reaches the server)",
-  usage: "--nats URL --cluster ID --rank N [--world-size W] [--model sim] [--token T | --creds FILE] [--insecure]",
+  usage: "--nats URL --cluster ID --rank N [--world-size W] [--model sim | --model onnx --model-dir DIR [--adapter-dir DIR]] [--token T | --creds FILE] [--insecure]",
   help: renderFlags(rankFlags),
   run: async (args, { io }) => {
     const options = rankOptions(args)
@@ -76,6 +82,8 @@ export const rankOptions = (args: ReadonlyArray<string>, env: Readonly<Record<st
   if (worldSize !== undefined && (rank as number) >= (worldSize as number)) return `--rank ${rank} must lie below --world-size ${worldSize}`
   const model = text("model") ?? "sim"
   if (!(rankModels as ReadonlyArray<string>).includes(model)) return `--model must be one of ${rankModels.join(", ")}, got '${model}'`
+  const onnx = onnxSettings(model, text("model-dir"), text("adapter-dir"), text("providers"))
+  if (typeof onnx === "string") return onnx
   const auth = resolveNatsAuth({ url, token: text("token"), credsFile: text("creds"), insecure: parsed.has("insecure"), env })
   if (auth._tag === "NatsAuthMissing") return auth.message
   return {
@@ -85,11 +93,34 @@ export const rankOptions = (args: ReadonlyArray<string>, env: Readonly<Record<st
     worldSize: worldSize as number | undefined,
     outputRank: outputRank as number,
     workerKind: model as WorkerKind,
-    model: {},
+    model: onnx === undefined ? {} : { onnx },
     joinWaitMs: joinWaitMs as number,
     // Acts only when started with an IPC channel (spawned by a program): never at a terminal.
     orphanGuard: true
   }
+}
+
+/**
+ * The ONNX worker's settings, checked before the rank joins: a missing model directory is a usage
+ * error now, not a failed `load` after an engine has accepted the rank.
+ */
+const onnxSettings = (
+  model: string,
+  modelDir: string | undefined,
+  adapterDir: string | undefined,
+  providers: string | undefined
+): OnnxRankSettings | undefined | string => {
+  if (model !== "onnx") {
+    const stray = [["model-dir", modelDir], ["adapter-dir", adapterDir], ["providers", providers]].find(([, value]) => value !== undefined)
+    return stray === undefined ? undefined : `--${stray[0]} applies to --model onnx only`
+  }
+  if (modelDir === undefined) return "--model onnx needs --model-dir DIR (write one with: rankwise model build --out DIR)"
+  if (!existsSync(join(modelDir, manifestFile))) return `--model-dir ${modelDir} holds no ${manifestFile} (write one with: rankwise model build --out DIR)`
+  const adapters = adapterDir ?? modelDir
+  if (!existsSync(adapters)) return `--adapter-dir ${adapters} does not exist`
+  const providerList = providers?.split(",").map((name) => name.trim()).filter((name) => name !== "")
+  if (providerList !== undefined && providerList.length === 0) return "--providers names at least one provider (e.g. cuda,cpu)"
+  return { modelDir, adapterDir: adapters, providers: providerList }
 }
 
 const usageError = (io: Io, message: string): number => {

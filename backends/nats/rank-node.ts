@@ -15,9 +15,8 @@
 import { hostname } from "node:os"
 import type { Msg, NatsConnection } from "nats"
 import type { ExitInfo } from "../../core/control.ts"
-import type { ModelOptions } from "../harness.ts"
 import type { ControlAnswer, RankWireMessage } from "../process/protocol.ts"
-import type { WorkerKind } from "../process/rank-config.ts"
+import type { RankModelOptions, WorkerKind } from "../process/rank-config.ts"
 import { makeRankFaults, type RankFaults } from "../process/rank-faults.ts"
 import { makeRankHost, type RankHost, type RankIo } from "../process/rank-host.ts"
 import { workerFactories } from "../process/worker-kinds.ts"
@@ -36,7 +35,8 @@ export interface NatsRankOptions {
   readonly worldSize?: number | undefined
   readonly outputRank: number
   readonly workerKind: WorkerKind
-  readonly model: ModelOptions
+  /** The worker kind's knobs; an `onnx` rank needs `onnx` (its model and adapter folders). */
+  readonly model: RankModelOptions
   /** How long the rank waits for an engine to accept it (at start and after each rejoin). */
   readonly joinWaitMs: number
 }

@@ -5,7 +5,7 @@
 import { type ChildProcess, fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { forkExecArgv } from "../../../backends/nats/launch.ts"
-import { resolveLaunch } from "../../../backends/process/launch.ts"
+import { currentRuntime, resolveLaunch } from "../../../backends/process/launch.ts"
 
 const cliFixture = fileURLToPath(new URL("./fixtures/cli.ts", import.meta.url))
 
@@ -17,9 +17,17 @@ export interface CliProcess {
   readonly kill: (signal?: NodeJS.Signals) => void
 }
 
-/** Starts `rankwise <args>` as a child process (with an IPC channel, so it cannot outlive us). */
-export const startCli = async (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<CliProcess> => {
-  const launch = await resolveLaunch("auto", cliFixture)
+/**
+ * Starts `rankwise <args>` as a child process (with an IPC channel, so it cannot outlive us).
+ * `launch: "loader"` runs the sources through tsx on Node instead of a bundle in the temp folder:
+ * a command that loads onnxruntime-node must resolve it from the repository's node_modules.
+ */
+export const startCli = async (
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>> = {},
+  options: { readonly launch?: "auto" | "loader" } = {}
+): Promise<CliProcess> => {
+  const launch = await resolveLaunch(options.launch === "loader" && currentRuntime() === "node" ? "loader" : "auto", cliFixture)
   const execArgv = forkExecArgv(launch)
   const child = fork(launch.modulePath, [...args], {
     ...(execArgv === undefined ? {} : { execArgv: [...execArgv] }),
