@@ -10,7 +10,12 @@ export class InvariantViolation extends Error {
   override readonly name = "InvariantViolation"
 }
 
-/** Throws `InvariantViolation` when `condition` is false. One condition per call. */
-export function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new InvariantViolation(message)
+/**
+ * Throws `InvariantViolation` when `condition` is false. One condition per call. A message that
+ * interpolates values is passed as a function, so it is built only when the assertion fails: on
+ * hot paths (every outcome of every collective, every simulated timer) building it each time
+ * cost more than the check.
+ */
+export function assert(condition: boolean, message: string | (() => string)): asserts condition {
+  if (!condition) throw new InvariantViolation(typeof message === "string" ? message : message())
 }

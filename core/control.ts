@@ -117,10 +117,10 @@ export interface Aggregator<A, B> {
 
 /** Checks the shape every aggregator relies on: one outcome per rank, ordered, none twice. */
 export const assertWellFormed = (result: CollectiveResult<unknown, unknown>): void => {
-  assert(result.outcomes.length > 0, `a collective result of ${result.method} has at least one outcome`)
+  assert(result.outcomes.length > 0, () => `a collective result of ${result.method} has at least one outcome`)
   const ranks = result.outcomes.map((outcome) => outcome.rank)
   for (let index = 1; index < ranks.length; index++) {
-    assert(ranks[index - 1] < ranks[index], `outcomes of ${result.method} are ordered by rank, each rank once`)
+    assert(ranks[index - 1] < ranks[index], () => `outcomes of ${result.method} are ordered by rank, each rank once`)
   }
 }
 
@@ -174,7 +174,7 @@ export const fromRank = <A>(rank: number): Aggregator<A, A> => ({
   aggregate: (result) =>
     Result.map(okValues(result), (values) => {
       const index = result.outcomes.findIndex((outcome) => outcome.rank === rank)
-      assert(index >= 0, `fromRank(${rank}): the output rank is among the targeted ranks`)
+      assert(index >= 0, () => `fromRank(${rank}): the output rank is among the targeted ranks`)
       return values[index]
     })
 })

@@ -27,7 +27,7 @@ export const canTransition = (from: EngineState, to: EngineState): boolean =>
   from === to || transitions[from].includes(to)
 
 export const assertTransition = (from: EngineState, to: EngineState): void =>
-  assert(canTransition(from, to), `engine state ${from} → ${to} is a legal transition`)
+  assert(canTransition(from, to), () => `engine state ${from} → ${to} is a legal transition`)
 
 /** States in which the engine still serves requests or control operations. */
 export const isLive = (state: EngineState): boolean =>

@@ -65,7 +65,7 @@ export const makeEventQueue = (options: EventQueueOptions): EventQueue => {
   let sequenceNext = 0
 
   const push = (atMs: number, fire: () => void): Timer => {
-    assert(Number.isFinite(atMs), `a timer is due at a finite time (got ${atMs})`)
+    assert(Number.isFinite(atMs), () => `a timer is due at a finite time (got ${atMs})`)
     assert(
       pendingTimers < options.timersMax,
       `more than timersMax=${options.timersMax} timers pending: the run schedules without bound`

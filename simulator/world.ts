@@ -23,6 +23,7 @@
  */
 import { Clock, Context, Duration, Effect, type Exit, type Fiber, Scheduler } from "effect"
 import { assert } from "../core/assert.ts"
+import { SimTimers, type SimTimersShape } from "../backends/sim/timers.ts"
 import { makeStream } from "../core/random.ts"
 import { type EventQueue, makeEventQueue, makeReadyQueue, type ReadyQueue, type Timer } from "./event-queue.ts"
 
@@ -75,7 +76,7 @@ export interface World {
   readonly nowMs: () => number
   readonly clock: Clock.Clock
   readonly scheduler: Scheduler.Scheduler
-  /** The world's Clock and Scheduler; every fiber of the run must carry them. */
+  /** The world's Clock, Scheduler and SimTimers; every fiber of the run must carry them. */
   readonly context: Context.Context<never>
   /** Starts a fiber in the world (it runs until its first suspension before this returns). */
   readonly fork: {
@@ -121,7 +122,13 @@ export const makeWorld = (options: WorldOptions): World => {
   }
   const clock = makeVirtualClock(state)
   const scheduler = makeWorldScheduler(state.ready, () => flushReady(state))
-  const context = Context.make(Scheduler.Scheduler, scheduler).pipe(Context.add(Clock.Clock, clock))
+  const timers: SimTimersShape = {
+    at: (atMs, callback) => {
+      const timer = state.timers.push(Math.max(atMs, state.nowMs), callback)
+      return () => void state.timers.cancel(timer)
+    }
+  }
+  const context = Context.make(Scheduler.Scheduler, scheduler).pipe(Context.add(Clock.Clock, clock), Context.add(SimTimers, timers))
   const forkInWorld = <A, E, R>(effect: Effect.Effect<A, E, R>, extraContext?: Context.Context<R>) =>
     fork(context, effect, extraContext)
   return {
@@ -185,7 +192,7 @@ const runUntilDone = <A, E>(state: WorldState, fiber: Fiber.Fiber<A, E>, budget:
 
 const advanceBy = (state: WorldState, ms: number, limits: { readonly eventsMax: number }): AdvanceResult =>
   drive(state, () => {
-    assert(Number.isFinite(ms) && ms >= 0, `advanceBy takes a finite, non-negative ms (got ${ms})`)
+    assert(Number.isFinite(ms) && ms >= 0, () => `advanceBy takes a finite, non-negative ms (got ${ms})`)
     assertEventsMax(limits.eventsMax)
     const targetMs = state.nowMs + ms
     const eventsEnd = eventCount(state) + limits.eventsMax
@@ -213,11 +220,11 @@ const runReady = (state: WorldState, limits: { readonly eventsMax: number }): Dr
 /** `Scheduler.flush`: Effect may ask a dispatcher to run everything queued, at any moment. */
 const flushReady = (state: WorldState): void => {
   const outcome = drainReady(state, eventCount(state) + flushTasksMax)
-  assert(outcome === "idle", `a flush ran more than ${flushTasksMax} tasks: a fiber yields without end`)
+  assert(outcome === "idle", () => `a flush ran more than ${flushTasksMax} tasks: a fiber yields without end`)
 }
 
 const schedule = (state: WorldState, delayMs: number, callback: () => void): Timer => {
-  assert(Number.isFinite(delayMs) && delayMs >= 0, `schedule takes a finite, non-negative delayMs (got ${delayMs})`)
+  assert(Number.isFinite(delayMs) && delayMs >= 0, () => `schedule takes a finite, non-negative delayMs (got ${delayMs})`)
   return state.timers.push(state.nowMs + delayMs, callback)
 }
 
@@ -265,7 +272,7 @@ const fireNextTimer = (state: WorldState): void => {
 }
 
 const setNow = (state: WorldState, atMs: number): void => {
-  assert(atMs >= state.nowMs, `virtual time never goes backwards (${atMs} < ${state.nowMs})`)
+  assert(atMs >= state.nowMs, () => `virtual time never goes backwards (${atMs} < ${state.nowMs})`)
   state.nowMs = atMs
 }
 
@@ -276,10 +283,10 @@ const budgetExceeded = (atMs: number, reason: "virtualMs" | "events"): BudgetExc
 })
 
 const assertEventsMax = (eventsMax: number): void =>
-  assert(Number.isInteger(eventsMax) && eventsMax >= 0, `eventsMax is a non-negative integer (got ${eventsMax})`)
+  assert(Number.isInteger(eventsMax) && eventsMax >= 0, () => `eventsMax is a non-negative integer (got ${eventsMax})`)
 
 const assertBudget = (budget: Budget): void => {
-  assert(budget.virtualMsMax >= 0, `virtualMsMax is non-negative (got ${budget.virtualMsMax})`)
+  assert(budget.virtualMsMax >= 0, () => `virtualMsMax is non-negative (got ${budget.virtualMsMax})`)
   assertEventsMax(budget.eventsMax)
 }
 

@@ -5,8 +5,9 @@
  * A message on a quiet link (no delay, no loss, nothing in flight, not clogged) is delivered at
  * once by the sender's own fiber; this saves a scheduler hop, which matters under TestClock (an
  * `adjust` waits only for work that a clock wake started). Any other message is planned by
- * network.ts, kept in the link's `pending` list with its delivery time, and a timer fiber per
- * copy wakes at that time and flushes the link. A flush delivers every due message in order of
+ * network.ts, kept in the link's `pending` list with its delivery time, and a timer per copy
+ * wakes at that time and flushes the link: a world's timer callback (timers.ts) when the cluster
+ * runs in one, else a fiber that sleeps on the Clock. A flush delivers every due message in order of
  * (delivery time, send order), re-reading the link after each delivery: a delivery may resume
  * fibers inline (completing a Deferred wakes its waiter at once), and they may send on this link.
  *
@@ -20,6 +21,7 @@ import { Duration, Effect, type Scope } from "effect"
 import { assert } from "../../core/assert.ts"
 import type { Prng } from "../../core/random.ts"
 import type { FaultPoints, FaultPointSite } from "./fault-points.ts"
+import type { SimTimersShape } from "./timers.ts"
 import {
   type Direction, isQuietConfig, minimumDelayMs, planTransmission, type ResolvedLinkConfig
 } from "./network.ts"
@@ -34,6 +36,8 @@ export interface LinkEnv {
   readonly points: FaultPoints
   /** Where timer fibers are forked: they live as long as the cluster. */
   readonly scope: Scope.Scope
+  /** Virtual-time callbacks, when a world provides them; timer fibers otherwise. */
+  readonly timers: SimTimersShape | undefined
 }
 
 interface InFlight<P> {
@@ -111,9 +115,19 @@ export const sendFinal = <P>(env: LinkEnv, link: Link<P>, payload: P, site: Faul
 
 const enqueue = <P>(env: LinkEnv, link: Link<P>, message: Omit<InFlight<P>, "seq" | "held">): Effect.Effect<void> =>
   Effect.suspend(() => {
-    assert(link.pending.length < linkMessagesMax, `a link holds at most ${linkMessagesMax} messages in flight`)
-    link.pending.push({ ...message, seq: link.nextSeq++, held: false })
-    return Effect.asVoid(Effect.forkIn(flushAt(env, link, message.deliverAtMs), env.scope))
+    // Every simulated message passes here: its record is built without a spread (measured).
+    assert(link.pending.length < linkMessagesMax, () => `a link holds at most ${linkMessagesMax} messages in flight`)
+    link.pending.push({
+      seq: link.nextSeq++, deliverAtMs: message.deliverAtMs, inOrder: message.inOrder, final: message.final,
+      payload: message.payload, site: message.site, held: false
+    })
+    // A message due now goes out from a fiber, as a ready task: a world's timer at the current
+    // instant would wait for the next advance of time, which draining ready work never does.
+    if (env.timers === undefined || message.deliverAtMs <= env.nowMs()) {
+      return Effect.asVoid(Effect.forkIn(flushAt(env, link, message.deliverAtMs), env.scope))
+    }
+    env.timers.at(message.deliverAtMs, () => flush(env, link, message.deliverAtMs))
+    return Effect.void
   })
 
 /**

@@ -58,7 +58,7 @@ const swizzleDefaults = { gapMsMax: 10 } as const
 
 export const makeNetworkControls = (env: LinkEnv, ranks: ReadonlyArray<RankLinks>): NetworkControls => {
   const linksOf = (rank: number): ReadonlyArray<Link<unknown>> => {
-    assert(Number.isInteger(rank) && rank >= 0 && rank < ranks.length, `rank ${rank} lies within the world`)
+    assert(Number.isInteger(rank) && rank >= 0 && rank < ranks.length, () => `rank ${rank} lies within the world`)
     return [ranks[rank].requestLink, ranks[rank].replyLink]
   }
   const unclogRank = (rank: number) => Effect.forEach(linksOf(rank), (link) => unclog(env, link), { discard: true })

@@ -137,57 +137,61 @@ export const serveRank = (context: HostContext, host: RankHost) =>
       ? markExited(context, host, crashExit(`rank host died: ${String(Cause.squash(cause))}`))
       : Effect.void))
 
-/** Serves one message, faults first; after a crash or a shutdown the rank has exited. */
-const serveMessage = (context: HostContext, host: RankHost, message: WaveMessage) =>
-  Effect.gen(function* () {
+/**
+ * Serves one message, faults first; after a crash or a shutdown the rank has exited. Written as
+ * plain combinators rather than `Effect.gen`: every simulated call of every rank runs this, and
+ * a generator per message was a measurable share of a simulated collective.
+ */
+const serveMessage = (context: HostContext, host: RankHost, message: WaveMessage): Effect.Effect<void> =>
+  Effect.suspend(() => {
     assert(host.exit === null, "a rank serves messages only while it runs")
-    const method = message.call.method
     const site = siteOf(host, message)
     context.points.observe("received", site)
-    const fault = context.book.take(host.rank, method)
-    if (fault !== undefined) context.points.fire(faultPointOfKind[fault.kind], site)
-    const early = yield* beforeApply(context, host, message, fault)
-    if (early === "done") return
-    const result = yield* apply(host, message.call)
+    const fault = context.book.take(host.rank, message.call.method)
+    if (fault === undefined) return applyAndReply(context, host, message, undefined)
+    context.points.fire(faultPointOfKind[fault.kind], site)
+    return Effect.flatMap(beforeApply(context, host, message, fault), (early) =>
+      early === "done" ? Effect.void : applyAndReply(context, host, message, fault))
+  })
+
+/** Applies the call, then replies as the fault says (none, once, twice) or crashes instead. */
+const applyAndReply = (context: HostContext, host: RankHost, message: WaveMessage, fault: CallFault | undefined): Effect.Effect<void> =>
+  Effect.flatMap(apply(host, message.call), (result) => {
+    const method = message.call.method
     if (fault?.kind === "crashAfterApply") {
-      return yield* markExited(context, host, crashExit(`crashed after applying ${method} (injected)`))
+      return Effect.asVoid(markExited(context, host, crashExit(`crashed after applying ${method} (injected)`)))
     }
     // A dropped reply is lost after the rank applied the call; a duplicated one is sent twice.
     const replies = fault?.kind === "dropReply" ? 0 : fault?.kind === "duplicateReply" ? 2 : 1
-    for (let copy = 0; copy < replies; copy++) yield* reply(context, host, message, result)
-    if (method === "shutdown") yield* markExited(context, host, { code: 0, signal: null, reason: "shutdown" })
+    let served: Effect.Effect<void> = Effect.void
+    for (let copy = 0; copy < replies; copy++) served = Effect.andThen(served, reply(context, host, message, result))
+    if (method === "shutdown") served = Effect.andThen(served, markExited(context, host, { code: 0, signal: null, reason: "shutdown" }))
+    return Effect.asVoid(served)
   })
 
 /** The faults that act before the call applies; "done" when the message needs nothing more. */
-const beforeApply = (context: HostContext, host: RankHost, message: WaveMessage, fault: CallFault | undefined) =>
-  Effect.gen(function* () {
-    const method = message.call.method
-    switch (fault?.kind) {
-      case "throw": {
-        const error = new ModelError({ reason: `injected fault: throw in ${method} on rank ${host.rank}` })
-        yield* reply(context, host, message, { _tag: "Failed", error })
-        return "done" as const
-      }
-      case "crashBeforeApply":
-        yield* markExited(context, host, crashExit(`crashed before applying ${method} (injected)`))
-        return "done" as const
-      case "crashDuringShutdown":
-        yield* markExited(context, host, crashExit("crashed during shutdown (injected)"))
-        return "done" as const
-      case "oomOnWake":
-        yield* reply(context, host, message, yield* toReply(host.worker.wakeUpOutOfMemory()))
-        return "done" as const
-      // A hung call is not lost: once healed it applies and replies, late, as a stuck call does.
-      case "hang":
-        yield* Effect.suspend(() => Deferred.await(context.healSignal()))
-        return "apply" as const
-      case "slow":
-        yield* Effect.sleep(Duration.millis(fault.delayMs))
-        return "apply" as const
-      default:
-        return "apply" as const
+const beforeApply = (context: HostContext, host: RankHost, message: WaveMessage, fault: CallFault): Effect.Effect<"done" | "apply"> => {
+  const method = message.call.method
+  switch (fault.kind) {
+    case "throw": {
+      const error = new ModelError({ reason: `injected fault: throw in ${method} on rank ${host.rank}` })
+      return Effect.as(reply(context, host, message, { _tag: "Failed", error }), "done")
     }
-  })
+    case "crashBeforeApply":
+      return Effect.as(markExited(context, host, crashExit(`crashed before applying ${method} (injected)`)), "done")
+    case "crashDuringShutdown":
+      return Effect.as(markExited(context, host, crashExit("crashed during shutdown (injected)")), "done")
+    case "oomOnWake":
+      return Effect.as(Effect.flatMap(toReply(host.worker.wakeUpOutOfMemory()), (result) => reply(context, host, message, result)), "done")
+    // A hung call is not lost: once healed it applies and replies, late, as a stuck call does.
+    case "hang":
+      return Effect.as(Effect.suspend(() => Deferred.await(context.healSignal())), "apply")
+    case "slow":
+      return Effect.as(Effect.sleep(Duration.millis(fault.delayMs)), "apply")
+    default:
+      return Effect.succeed("apply")
+  }
+}
 
 const apply = (host: RankHost, call: WorkerCall): Effect.Effect<ReplyResult> => toReply(dispatch(host.worker, call))
 

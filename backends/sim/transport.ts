@@ -21,6 +21,7 @@ import type { RankTransportShape, StopSignal, TransportEvent, WaveMessage } from
 import type { FaultBook } from "./fault-book.ts"
 import { faultPointOfKind, type FaultPoints, makeFaultPoints } from "./fault-points.ts"
 import { canDeliverNow, type LinkEnv, transmit } from "./links.ts"
+import { scopedSimTimers } from "./timers.ts"
 import type { SimulatedWorker } from "./model.ts"
 import { makeNetworkControls, type NetworkControls } from "./network-controls.ts"
 import {
@@ -81,7 +82,9 @@ export const makeSimTransport = (options: SimTransportOptions): Effect.Effect<Si
     const clock = yield* Clock.Clock
     const nowMs = () => clock.currentTimeMillisUnsafe()
     const points = options.points ?? makeFaultPoints(nowMs)
-    const links: LinkEnv = { nowMs, random: options.random ?? makeStream(0, "network"), points, scope: yield* Effect.scope }
+    const links: LinkEnv = {
+      nowMs, random: options.random ?? makeStream(0, "network"), points, scope: yield* Effect.scope, timers: yield* scopedSimTimers
+    }
     const state: TransportState = {
       hosts: [],
       context: { book: options.book, points, links, healSignal: () => state.healSignal },
@@ -123,7 +126,7 @@ const resolveLink = (network: NetworkConfig, rank: number, direction: Direction,
   linkConfigOf(network, rank, direction).reduce(mergeLinkConfig, base)
 
 const assertRank = (state: TransportState, rank: number): void =>
-  assert(Number.isInteger(rank) && rank >= 0 && rank < state.hosts.length, `rank ${rank} lies within the world`)
+  assert(Number.isInteger(rank) && rank >= 0 && rank < state.hosts.length, () => `rank ${rank} lies within the world`)
 
 /**
  * Hands the message to each live rank's request link. On a quiet link it reaches the mailbox at
@@ -184,6 +187,6 @@ const heal = (state: TransportState) =>
 
 const deliver = (state: TransportState, event: TransportEvent): void => {
   if (state.handler !== undefined) return state.handler(event)
-  assert(state.buffered.length < state.bufferedEventsMax, `at most ${state.bufferedEventsMax} events wait for a listener`)
+  assert(state.buffered.length < state.bufferedEventsMax, () => `at most ${state.bufferedEventsMax} events wait for a listener`)
   state.buffered.push(event)
 }

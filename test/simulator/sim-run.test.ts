@@ -53,4 +53,4 @@ describe("simulated runs", () => {
   })
 })
 
-const GOLDEN_HASH = "540923697a0965f6"
+const GOLDEN_HASH = "af965d597df3c2b1"
