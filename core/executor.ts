@@ -191,14 +191,19 @@ const runWave = (
       return Effect.fail(new ExecutorBusy({ method: call.method, wavesInFlightMax: waves.wavesInFlightMax }))
     }
     const wave = waves.open(call.method, ranks)
-    return Effect.gen(function* () {
-      const unreachable = yield* transport.send({ waveId: wave.waveId, call }, ranks)
-      for (const rank of unreachable) waves.settle(wave.waveId, unreachedOutcome(rank, lifecycle.exitOf(rank)))
-      const answered = yield* Effect.timeoutOption(Deferred.await(wave.done), Duration.millis(timeoutMs))
-      return waves.close(wave.waveId, (rank) => answered._tag === "Some"
-        ? { _tag: "Unreached", rank, reason: "abandoned after the first failure" }
-        : { _tag: "TimedOut", rank, afterMs: timeoutMs })
-    }).pipe(Effect.onInterrupt(() => Effect.sync(() => waves.discard(wave.waveId))))
+    // Combinators, not `Effect.gen`: this runs once per collective, and a generator per wave was
+    // a measurable share of the executor's own cost (bench/executor.bench.ts).
+    return transport.send({ waveId: wave.waveId, call }, ranks).pipe(
+      Effect.flatMap((unreachable) => {
+        for (const rank of unreachable) waves.settle(wave.waveId, unreachedOutcome(rank, lifecycle.exitOf(rank)))
+        return Effect.timeoutOption(Deferred.await(wave.done), Duration.millis(timeoutMs))
+      }),
+      Effect.map((answered) =>
+        waves.close(wave.waveId, (rank) => answered._tag === "Some"
+          ? { _tag: "Unreached", rank, reason: "abandoned after the first failure" }
+          : { _tag: "TimedOut", rank, afterMs: timeoutMs })),
+      Effect.onInterrupt(() => Effect.sync(() => waves.discard(wave.waveId)))
+    )
   })
 
 const unreachedOutcome = (rank: number, exit: ExitInfo | undefined): RankOutcome<unknown, WorkerError> =>

@@ -127,11 +127,10 @@ const siteOf = (host: RankHost, message: WaveMessage): FaultPointSite =>
  * sees a crash instead of waiting forever.
  */
 export const serveRank = (context: HostContext, host: RankHost) =>
-  Effect.gen(function* () {
-    while (host.exit === null) {
-      const message = yield* Queue.take(host.mailbox)
-      yield* serveMessage(context, host, message)
-    }
+  Effect.whileLoop({
+    while: () => host.exit === null,
+    body: () => Effect.flatMap(Queue.take(host.mailbox), (message) => serveMessage(context, host, message)),
+    step: () => {}
   }).pipe(Effect.onError((cause) =>
     Cause.hasDies(cause)
       ? markExited(context, host, crashExit(`rank host died: ${String(Cause.squash(cause))}`))

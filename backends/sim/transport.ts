@@ -133,10 +133,12 @@ const assertRank = (state: TransportState, rank: number): void =>
  * once, so a full mailbox is answered as unreachable; on any other link the network carries it
  * and what goes wrong on the way is counted at a fault point, never answered.
  */
-const send = (state: TransportState, message: WaveMessage, ranks: ReadonlyArray<number>) =>
-  Effect.gen(function* () {
+const send = (state: TransportState, message: WaveMessage, ranks: ReadonlyArray<number>): Effect.Effect<ReadonlyArray<number>> =>
+  Effect.suspend(() => {
     assert(new Set(ranks).size === ranks.length, "a wave addresses each rank once")
     const unreachable: Array<number> = []
+    // Only a message the network must carry needs an effect; a quiet link hands it over now.
+    const transmissions: Array<Effect.Effect<void>> = []
     for (const rank of ranks) {
       assertRank(state, rank)
       const host = state.hosts[rank]
@@ -149,10 +151,10 @@ const send = (state: TransportState, message: WaveMessage, ranks: ReadonlyArray<
         if (acceptance === "stale") state.context.points.fire("rank.staleRequest", site)
         if (acceptance === "exited" || acceptance === "full") unreachable.push(rank)
       } else {
-        yield* transmit(state.context.links, host.requestLink, message, site)
+        transmissions.push(transmit(state.context.links, host.requestLink, message, site))
       }
     }
-    return unreachable as ReadonlyArray<number>
+    return transmissions.length === 0 ? Effect.succeed(unreachable) : Effect.as(Effect.all(transmissions, { discard: true }), unreachable)
   })
 
 /** Installs the one handler and hands it what was buffered, in order. */
