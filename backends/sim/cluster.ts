@@ -143,7 +143,9 @@ export const makeSimCluster = (
       Effect.sync(() =>
         workers.map((worker, rank): SimRankTruth => {
           const exit = sim.exitOf(rank)
-          return { ...worker.truth(), alive: exit === null, exit }
+          // Read after every simulated operation by the checker: fields copied, not spread (measured).
+          const { loaded, asleep, sleepLevel, loras, pinned, usedBytes } = worker.truth()
+          return { rank, loaded, asleep, sleepLevel, loras, pinned, usedBytes, alive: exit === null, exit }
         }))
 
     const handle: SimFaultHandle = {
