@@ -11,8 +11,9 @@
  * - executor: `collectiveRpc({ method: "checkHealth" }, { aggregate: all() })` over 8 stub ranks.
  */
 import { writeFileSync } from "node:fs"
-import { Effect, Result } from "effect"
+import { Effect } from "effect"
 import { all } from "../core/control.ts"
+import { floorRate as floorOver } from "./floor.ts"
 import { makeExecutor } from "../core/executor.ts"
 import type { RankTransportShape, TransportEvent } from "../core/transport.ts"
 
@@ -44,21 +45,7 @@ const executorRate = (calls: number): Promise<number> =>
     return calls / ((performance.now() - started) / 1000)
   }))
 
-const floorRate = (calls: number): number => {
-  const rankEffects = Array.from({ length: ranks }, () => Effect.succeed({ ok: true }))
-  const aggregate = all<unknown>()
-  const program = Effect.gen(function* () {
-    const started = performance.now()
-    for (let call = 0; call < calls; call++) {
-      const results = yield* Effect.all(rankEffects, { concurrency: "unbounded", mode: "result" })
-      const outcomes = results.map((result, rank) =>
-        Result.isSuccess(result) ? { _tag: "Ok" as const, rank, value: result.success, elapsedMs: 0 } : { _tag: "Unreached" as const, rank, reason: "" })
-      aggregate.aggregate({ method: "noop", waveId: call, outcomes })
-    }
-    return performance.now() - started
-  })
-  return calls / (Effect.runSync(program) / 1000)
-}
+const floorRate = (calls: number): number => floorOver(ranks, calls)
 
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 

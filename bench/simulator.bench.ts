@@ -11,8 +11,8 @@
  *   close) with swarm faults, virtual seconds per wall second.
  */
 import { writeFileSync } from "node:fs"
-import { Effect, Exit, Result, Scope } from "effect"
-import { all } from "../core/control.ts"
+import { Effect, Exit, Scope } from "effect"
+import { floorRate as floorOver } from "./floor.ts"
 import { makeExecutor } from "../core/executor.ts"
 import { makeSimCluster } from "../backends/sim/cluster.ts"
 import { runSimulation } from "../simulator/sim-run.ts"
@@ -46,21 +46,7 @@ const collectiveRate = (calls: number): number => {
   return calls / (result.exit.value / 1000)
 }
 
-const floorRate = (calls: number): number => {
-  const rankEffects = Array.from({ length: ranks }, () => Effect.succeed({ ok: true }))
-  const aggregate = all<unknown>()
-  const program = Effect.gen(function* () {
-    const started = performance.now()
-    for (let call = 0; call < calls; call++) {
-      const results = yield* Effect.all(rankEffects, { concurrency: "unbounded", mode: "result" })
-      const outcomes = results.map((result, rank) =>
-        Result.isSuccess(result) ? { _tag: "Ok" as const, rank, value: result.success, elapsedMs: 0 } : { _tag: "Unreached" as const, rank, reason: "" })
-      aggregate.aggregate({ method: "noop", waveId: call, outcomes })
-    }
-    return performance.now() - started
-  })
-  return calls / (Effect.runSync(program) / 1000)
-}
+const floorRate = (calls: number): number => floorOver(ranks, calls)
 
 const workloadRatio = (): { virtualPerWall: number; operations: number } => {
   const started = performance.now()
