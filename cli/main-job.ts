@@ -7,7 +7,8 @@
  * 2. Real ranks (OS processes with ONNX Runtime models when that backend is available, else
  *    with the simulated model): the conformance properties at a small budget, and the fixed
  *    real-fault scenarios (SIGKILL mid-request, a failing addLora, SIGSTOP during close,
- *    sleep/wake under load), plus generated images where the backend makes them.
+ *    sleep/wake under load), the first of them drawn as a timeline on the wall clock, plus
+ *    generated images where the backend makes them.
  * 3. A report folder: report.json and a self-contained index.html.
  * The defaults are embedded so a fresh clone needs no arguments; the seed is fixed so two runs
  * give the same verdict (pass `--seed` to explore).
@@ -17,11 +18,12 @@ import { resolve } from "node:path"
 import { runConformance, runMutants } from "../conformance/index.ts"
 import { realFaultScenarios } from "../conformance/real-faults.ts"
 import type { HarnessFactory } from "../backends/harness.ts"
-import { currentRuntime, reportVerdict, type BackendReport, type RankwiseReport, type ScenarioRun } from "../report/model.ts"
+import { currentRuntime, reportVerdict, type BackendReport, type RankwiseReport, type ScenarioRun, type Timeline } from "../report/model.ts"
 import { reportVersion } from "../report/model.ts"
 import { writeReport } from "../report/write.ts"
 import { simHarnessFactory } from "../simulator/harness.ts"
 import { runScenario } from "../simulator/scenario/run.ts"
+import { scenarioTimeline } from "../simulator/scenario/timeline.ts"
 import { runSimulation } from "../simulator/sim-run.ts"
 import { runSweep } from "../simulator/sweep.ts"
 import { backendNames, harnessFactoryFor } from "./backends.ts"
@@ -107,13 +109,21 @@ const realSection = async (options: MainJobOptions, timed: Timed, imagesFor: Ima
   const backend = realBackend()
   const conformance = await timed(`${backend.name}: conformance`, () => runConformance({ backend, numRuns: options.realRuns, seed: options.seed }))
   const scenarios: Array<ScenarioRun> = []
+  let timeline: Timeline | undefined
   for (const scenario of realFaultScenarios) {
     const report = await timed(`${backend.name}: ${scenario.name}`, () => runScenario(scenario.scenario, backend))
     scenarios.push({ name: scenario.name, description: scenario.description, report })
+    // The first scenario is the one to look at: a rank SIGKILLed mid-request, on the wall clock.
+    timeline ??= {
+      label: `${scenario.name} on ${backend.name} (wall clock): ${scenario.description}`,
+      events: scenarioTimeline(scenario.scenario, report),
+      worldSize: scenario.scenario.ranks,
+      traceFile: `${backend.name}-trace.json`
+    }
   }
   mkdirSync(resolve(options.reportFolder), { recursive: true })
   const images = imagesFor ? await timed(`${backend.name}: images`, () => imagesFor(backend, resolve(options.reportFolder))) : undefined
-  return { backend: backend.name, conformance, scenarios, images }
+  return { backend: backend.name, conformance, scenarios, timeline, images }
 }
 
 const summary = (report: RankwiseReport, verdict: ReturnType<typeof reportVerdict>, html: string): string => {

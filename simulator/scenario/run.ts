@@ -19,7 +19,9 @@ export interface StepReport {
   readonly value?: unknown
   readonly error?: { readonly _tag: string; readonly message: string }
   readonly outcomes?: ReadonlyArray<{ readonly rank: number; readonly tag: string }>
-  /** Virtual time when the step ended. */
+  /** When the step started, on the harness's clock (virtual time, or wall time on real ranks). */
+  readonly startedMs: number
+  /** When the step ended, on the same clock. */
   readonly atMs: number
 }
 
@@ -62,7 +64,7 @@ export const runScenario = async (scenario: Scenario, backend: HarnessFactory): 
     })
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
-    return { seed, steps: [{ op: "start", ok: false, error: { _tag: "StartFailed", message }, atMs: 0 }], final: { engineState: "failed", ranks: [] } }
+    return { seed, steps: [{ op: "start", ok: false, error: { _tag: "StartFailed", message }, startedMs: 0, atMs: 0 }], final: { engineState: "failed", ranks: [] } }
   }
   const running: Running = { harness, handles: new Map() }
   try {
@@ -78,20 +80,21 @@ export const runScenario = async (scenario: Scenario, backend: HarnessFactory): 
 /** One step: build its effect, drive it to its end within its budget, report. */
 const runStep = async (running: Running, step: Step): Promise<StepReport> => {
   const { harness } = running
+  const startedMs = harness.nowMs()
   if (step.op === "advance") {
     await harness.advance(step.ms)
-    return { op: step.op, ok: true, atMs: harness.nowMs() }
+    return { op: step.op, ok: true, startedMs, atMs: harness.nowMs() }
   }
   const budgetMs = (step.timeoutMs ?? stepBudgetMsDefault) * 2 + 1_000
   const result: DriveResult<unknown, unknown> = await harness.run(stepEffect(running, step), budgetMs)
   const atMs = harness.nowMs()
-  if (result._tag === "Stuck") return { op: step.op, ok: false, error: { _tag: "Deadlock", message: "the step waits on something that can never happen" }, atMs }
+  if (result._tag === "Stuck") return { op: step.op, ok: false, error: { _tag: "Deadlock", message: "the step waits on something that can never happen" }, startedMs, atMs }
   if (result._tag === "BudgetExceeded") {
-    return { op: step.op, ok: false, error: { _tag: "StepBudgetExceeded", message: `no answer within ${budgetMs} ms` }, atMs }
+    return { op: step.op, ok: false, error: { _tag: "StepBudgetExceeded", message: `no answer within ${budgetMs} ms` }, startedMs, atMs }
   }
-  if (Exit.isSuccess(result.exit)) return { op: step.op, ok: true, ...successReport(step, result.exit.value, harness.worldSize), atMs }
+  if (Exit.isSuccess(result.exit)) return { op: step.op, ok: true, ...successReport(step, result.exit.value, harness.worldSize), startedMs, atMs }
   const error = failureOf(result.exit.cause)
-  return { op: step.op, ok: false, error: describeError(error), ...outcomesOf(error), atMs }
+  return { op: step.op, ok: false, error: describeError(error), ...outcomesOf(error), startedMs, atMs }
 }
 
 const stepEffect = (running: Running, step: Exclude<Step, { op: "advance" }>): Effect.Effect<unknown, unknown> => {
