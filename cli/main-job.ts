@@ -118,7 +118,8 @@ const realSection = async (options: MainJobOptions, timed: Timed, imagesFor: Ima
       label: `${scenario.name} on ${backend.name} (wall clock): ${scenario.description}`,
       events: scenarioTimeline(scenario.scenario, report),
       worldSize: scenario.scenario.ranks,
-      traceFile: `${backend.name}-trace.json`
+      traceFile: `${backend.name}-trace.json`,
+      clock: "wall"
     }
   }
   mkdirSync(resolve(options.reportFolder), { recursive: true })

@@ -51,6 +51,8 @@ export interface Timeline {
   readonly events: ReadonlyArray<TraceEvent>
   readonly worldSize: number
   readonly traceFile?: string | undefined
+  /** What the event times count: a simulated run's virtual ms (the default) or real ranks' wall-clock ms. */
+  readonly clock?: "virtual" | "wall" | undefined
 }
 
 /** An image the caller copied into the report folder; `file` is relative to it. */

@@ -49,8 +49,9 @@ export const timelineSection = (timeline: Timeline, traceUrl: string | undefined
   const link = traceUrl === undefined
     ? ""
     : `<p>Chrome trace: <a href="${escapeHtml(traceUrl)}" download>${escapeHtml(decodeURIComponent(traceUrl))}</a> (open it in Perfetto, ui.perfetto.dev, or chrome://tracing).</p>`
-  return `<figure class="timeline"><figcaption>${escapeHtml(timeline.label)}: ${timeline.events.length} events, ${timeline.worldSize} rank(s), virtual ms</figcaption>`
-    + `${timelineSvg(shown, timeline.worldSize)}${methodLegend()}</figure>${note}${link}`
+  const unit = timeline.clock === "wall" ? "wall-clock ms" : "virtual ms"
+  return `<figure class="timeline"><figcaption>${escapeHtml(timeline.label)}: ${timeline.events.length} events, ${timeline.worldSize} rank(s), ${unit}</figcaption>`
+    + `${timelineSvg(shown, timeline.worldSize, unit)}${methodLegend()}</figure>${note}${link}`
 }
 
 /** Engine, executor, then ranks 0..worldSize-1 and any other rank the events name. */
@@ -84,7 +85,7 @@ const packSpans = (spans: ReadonlyArray<TraceEvent>, endMs: number) => {
   })
 }
 
-const timelineSvg = (events: ReadonlyArray<TraceEvent>, worldSize: number): string => {
+const timelineSvg = (events: ReadonlyArray<TraceEvent>, worldSize: number, unit: string): string => {
   const endMs = Math.max(1, ...events.map((event) => event.atMs + (event.durationMs ?? 0)))
   const tracks = layoutTracks(events, worldSize, endMs)
   let y = 0
@@ -96,7 +97,7 @@ const timelineSvg = (events: ReadonlyArray<TraceEvent>, worldSize: number): stri
   })
   const heightPx = y + axisPx
   return `<svg class="lanes" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${widthPx} ${heightPx}" width="${widthPx}" height="${heightPx}" role="img" aria-label="timeline">`
-    + `${axis(endMs, y)}${drawn.join("")}</svg>`
+    + `${axis(endMs, y, unit)}${drawn.join("")}</svg>`
 }
 
 const trackGroup = (laid: LaidTrack, top: number, heightPx: number, endMs: number): string => {
@@ -120,20 +121,31 @@ const instantRowHeight = (laid: LaidTrack): number => (laid.instants.length > 0 
 
 const instantTick = (event: TraceEvent, top: number, endMs: number): string => {
   const x = labelPx + xOf(event.atMs, endMs)
-  const colour = event.name === "exited" ? "#111827" : event.track === "executor" ? "#9333ea" : "#dc2626"
+  const colour = instantColour(event)
   return `<line class="instant" x1="${x}" x2="${x}" y1="${top}" y2="${top + instantRowPx}" stroke="${colour}" stroke-width="2">`
     + `<title>${escapeHtml(`${event.name} at ${formatTime(event.atMs)} ms${describeArgs(event.args)}`)}</title></line>`
 }
 
-/** Gridlines and labels at round virtual-ms steps (1, 2 or 5 times a power of ten). */
-const axis = (endMs: number, plotBottom: number): string => {
+/**
+ * An exit is black; an answer that may or may not have applied (the executor's indefinite
+ * outcomes, a rank's TimedOut) purple; a rank's Ok answer green; anything else (a fault, a
+ * signal, a failure) red.
+ */
+const instantColour = (event: TraceEvent): string =>
+  event.name === "exited" ? "#111827"
+    : event.track === "executor" || event.args?.outcome === "TimedOut" ? "#9333ea"
+    : event.args?.ok === true ? "#16a34a"
+    : "#dc2626"
+
+/** Gridlines and labels at round steps (1, 2 or 5 times a power of ten). */
+const axis = (endMs: number, plotBottom: number, unit: string): string => {
   const stepMs = niceStep(endMs / 10)
   const marks: Array<string> = []
   for (let ms = 0; ms <= endMs + 1e-9 && marks.length <= 40; ms += stepMs) {
     const x = labelPx + xOf(ms, endMs)
     marks.push(`<line class="grid" x1="${x}" x2="${x}" y1="0" y2="${plotBottom}"/><text class="tick" x="${x}" y="${plotBottom + 16}">${formatTime(ms)}</text>`)
   }
-  return `<g class="axis">${marks.join("")}<text class="tick unit" x="8" y="${plotBottom + 16}">virtual ms</text></g>`
+  return `<g class="axis">${marks.join("")}<text class="tick unit" x="8" y="${plotBottom + 16}">${unit}</text></g>`
 }
 
 export const niceStep = (roughMs: number): number => {
@@ -144,7 +156,7 @@ export const niceStep = (roughMs: number): number => {
 
 const methodLegend = (): string =>
   `<div class="legend">${Object.entries(methodColours).map(([method, colour]) => swatch(colour, method)).join("")}`
-  + `${swatch("#16a34a", "engine ok")}${swatch("#dc2626", "engine failed / fault")}${swatch("#111827", "rank exited")}${swatch("#9333ea", "indefinite outcome")}</div>`
+  + `${swatch("#16a34a", "engine ok / rank answered Ok")}${swatch("#dc2626", "engine failed / fault")}${swatch("#111827", "rank exited")}${swatch("#9333ea", "indefinite outcome")}</div>`
 
 const swatch = (colour: string, text: string): string =>
   `<span class="swatch"><i style="background:${colour}"></i>${escapeHtml(text)}</span>`

@@ -38,7 +38,7 @@ export const scenarioTimeline = (scenario: Scenario, report: ScenarioReport): Re
   })
   const endMs = (steps.at(-1)?.atMs ?? originMs) - originMs
   for (const rank of report.final.ranks) {
-    events.push({ track: { rank: rank.rank }, name: rank.alive ? "alive at the end" : "exited", atMs: endMs })
+    events.push(rank.alive ? { track: { rank: rank.rank }, name: "alive at the end", atMs: endMs, args: { ok: true } } : { track: { rank: rank.rank }, name: "exited", atMs: endMs })
   }
   return events
 }
@@ -48,7 +48,7 @@ const stepEvents = (step: Step | undefined, report: StepReport, originMs: number
   const endMs = Math.max(startMs, report.atMs - originMs)
   const signal = signalNames[report.op]
   if (signal !== undefined && step !== undefined && "rank" in step) {
-    return [{ track: { rank: step.rank }, name: signal, atMs: startMs, args: outcomeArgs(report) }]
+    return [{ track: { rank: step.rank }, name: signal, atMs: startMs, ...(report.ok ? {} : { args: { delivered: false, error: report.error?._tag ?? "failed" } }) }]
   }
   if (report.op === "inject" && step?.op === "inject") {
     const fault = step.fault as { readonly rank?: number; readonly kind?: string; readonly method?: string }
@@ -58,7 +58,7 @@ const stepEvents = (step: Step | undefined, report: StepReport, originMs: number
   if (report.op === "advance") return []
   const span: TraceEvent = { track: "engine", name: spanName(step, report), atMs: startMs, durationMs: endMs - startMs, args: outcomeArgs(report) }
   const outcomes = (report.outcomes ?? []).map((outcome): TraceEvent =>
-    ({ track: { rank: outcome.rank }, name: `${report.op}: ${outcome.tag}`, atMs: endMs }))
+    ({ track: { rank: outcome.rank }, name: `${report.op}: ${outcome.tag}`, atMs: endMs, args: { ok: outcome.tag === "Ok", outcome: outcome.tag } }))
   return [span, ...outcomes]
 }
 

@@ -29,6 +29,21 @@ describe("timelineSection", () => {
     expect(timelineSection(timeline, undefined)).not.toContain("<a ")
   })
 
+  test("says which clock its times count, and colours a rank's instants by what they mean", () => {
+    expect(timelineSection(timeline, undefined)).toContain("virtual ms")
+    const events: Array<TraceEvent> = [
+      { track: { rank: 0 }, name: "await: Ok", atMs: 1, args: { ok: true, outcome: "Ok" } },
+      { track: { rank: 1 }, name: "await: TimedOut", atMs: 2, args: { ok: false, outcome: "TimedOut" } },
+      { track: { rank: 1 }, name: "SIGKILL", atMs: 3 },
+      { track: { rank: 1 }, name: "exited", atMs: 4 }
+    ]
+    const html = timelineSection({ label: "real", events, worldSize: 2, clock: "wall" }, undefined)
+    expect(html).toContain("wall-clock ms")
+    expect(html).not.toContain("virtual ms")
+    const strokes = [...html.matchAll(/<line class="instant"[^>]*stroke="([^"]*)"/g)].map((match) => match[1])
+    expect(strokes).toEqual(["#16a34a", "#9333ea", "#dc2626", "#111827"])
+  })
+
   test("draws at most timelineEventsMax events and says how many it left out", () => {
     const many: Array<TraceEvent> = Array.from({ length: timelineEventsMax + 10 }, (_, index) => ({ track: { rank: 0 }, name: "net.reorder", atMs: index }))
     const html = timelineSection({ label: "long", events: many, worldSize: 1 }, undefined)

@@ -18,11 +18,11 @@ describe("scenario timelines", () => {
     // Virtual time: the kill lands after the 300 ms advance, and the crash ends the held request at once.
     expect(events.map(({ track, name, atMs, durationMs, args }) => ({ track, name, atMs, durationMs, args }))).toEqual([
       { track: "engine", name: "submit held", atMs: 0, durationMs: 0, args: { ok: true } },
-      { track: { rank: 1 }, name: "SIGKILL", atMs: 300, durationMs: undefined, args: { ok: true } },
+      { track: { rank: 1 }, name: "SIGKILL", atMs: 300, durationMs: undefined, args: undefined },
       { track: "engine", name: "await held", atMs: 300, durationMs: 0, args: { ok: false, error: "CollectiveRpcError" } },
-      { track: { rank: 0 }, name: "await: Ok", atMs: 300, durationMs: undefined, args: undefined },
-      { track: { rank: 1 }, name: "await: Crashed", atMs: 300, durationMs: undefined, args: undefined },
-      { track: { rank: 2 }, name: "await: Ok", atMs: 300, durationMs: undefined, args: undefined },
+      { track: { rank: 0 }, name: "await: Ok", atMs: 300, durationMs: undefined, args: { ok: true, outcome: "Ok" } },
+      { track: { rank: 1 }, name: "await: Crashed", atMs: 300, durationMs: undefined, args: { ok: false, outcome: "Crashed" } },
+      { track: { rank: 2 }, name: "await: Ok", atMs: 300, durationMs: undefined, args: { ok: true, outcome: "Ok" } },
       { track: "engine", name: "request held", atMs: 0, durationMs: 300, args: { ok: false, error: "CollectiveRpcError" } },
       { track: "engine", name: "submit after", atMs: 300, durationMs: 0, args: { ok: false, error: "ExecutorDead" } },
       { track: "engine", name: "close", atMs: 300, durationMs: 0, args: { ok: true } },
