@@ -7,8 +7,8 @@
  * `adjust` waits only for work that a clock wake started). Any other message is planned by
  * network.ts, kept in the link's `pending` list with its delivery time, and a timer per copy
  * wakes at that time and flushes the link: a world's timer callback (timers.ts) when the cluster
- * runs in one, else a fiber that sleeps on the Clock. A flush delivers every due message in order of
- * (delivery time, send order), re-reading the link after each delivery: a delivery may resume
+ * runs in one, else a fiber that sleeps on the Clock. A flush delivers every due message in order
+ * of (delivery time, send order), re-reading the link after each delivery: a delivery may resume
  * fibers inline (completing a Deferred wakes its waiter at once), and they may send on this link.
  *
  * A clogged link holds its due messages (each counted once at `net.clog.held`) until unclogged.

@@ -4,9 +4,9 @@
  * A message in flight needs to run one function at its delivery time. Without this service a
  * link forks a fiber that sleeps on the Clock for each message (any Clock works, TestClock
  * included); a world (simulator/world.ts) provides it, and a delivery is then one event on the
- * world's own queue: no fiber, no suspension, the same ordering (same-instant events follow the
- * seed's tie-break). It halves the cost of a simulated collective over a delaying network
- * (bench/simulator.bench.ts).
+ * world's own queue: no fiber, no suspension, and still one seeded order (same-instant events
+ * follow the seed's tie-break). Measured: about 15% more simulated collectives per second over a
+ * delaying network (bench/simulator.bench.ts).
  */
 import { Context, Effect, Option, type Scope } from "effect"
 
