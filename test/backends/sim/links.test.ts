@@ -1,14 +1,15 @@
 /**
  * Goal: the simulated network between the executor and its ranks delivers as its fault model
  * says: a clogged link holds its messages and releases them in send order, a dropped message
- * never arrives, delays keep a link's order unless it reorders, and a rank's exit is reported
- * across any link, exactly once, with nothing of the rank after it.
+ * never arrives, delays keep a link's order unless it reorders, a rank's exit is reported
+ * across any link, exactly once, with nothing of the rank after it, and a message still in flight
+ * when the cluster's scope closes never arrives.
  * Method: examples for each link effect, and fast-check properties over random network
  * configurations and scripts of sends, signals, clogs and clock advances. Each test runs in a
  * virtual-time world (transport-harness.ts), which runs every ready task before it moves time.
  */
 import { fc, test } from "@fast-check/vitest"
-import { Effect } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import { describe, expect } from "vitest"
 import type { StopSignal } from "../../../core/transport.ts"
 import type { WorkerCall } from "../../../core/worker.ts"
@@ -18,6 +19,7 @@ import { delayArbitrary, linkArbitrary } from "./network-arbitraries.ts"
 import {
   addLora, advance, eventsOf, exitsOf, listLoras, makeHarness, repliesOf, runSim, settle
 } from "./transport-harness.ts"
+import { makeWorld } from "../../../simulator/world.ts"
 
 const pointCount = (points: ReadonlyArray<{ point: string; fired: number }>, point: string) =>
   points.filter((count) => count.point === point).reduce((total, count) => total + count.fired, 0)
@@ -172,4 +174,28 @@ describe("exits under random networks", () => {
         }
       }))
     })
+})
+
+describe("delayed messages and the cluster's scope", () => {
+  test("a reply still in flight when the cluster's scope closes is never delivered, and its world timer is gone", () => {
+    const world = makeWorld({ seed: 3 })
+    const scope = Scope.makeUnsafe()
+    const started = world.run(Effect.gen(function* () {
+      const harness = yield* makeHarness({ network: { reply: { delayMs: { kind: "fixed", ms: 100 } } } })
+      yield* harness.send(1, listLoras, [0, 1])
+      yield* advance(10)
+      // The replies are in flight on world timers (due at 100 ms), not in fibers.
+      return harness
+    }).pipe(Effect.provideService(Scope.Scope, scope)), { virtualMsMax: 1_000, eventsMax: 100_000 })
+    if (started._tag !== "Done" || started.exit._tag !== "Success") throw new Error(`start ended ${started._tag}`)
+    const harness = started.exit.value
+    expect(repliesOf(harness.events, 0)).toEqual([])
+    const pendingBefore = world.stats().timersPending
+    expect(pendingBefore).toBeGreaterThanOrEqual(2)
+    world.run(Scope.close(scope, Exit.void), { virtualMsMax: 1_000, eventsMax: 100_000 })
+    expect(world.stats().timersPending).toBe(pendingBefore - 2)
+    world.advanceBy(1_000, { eventsMax: 100_000 })
+    expect(repliesOf(harness.events, 0)).toEqual([])
+    expect(repliesOf(harness.events, 1)).toEqual([])
+  })
 })
