@@ -27,6 +27,9 @@ const runBench = (name: string, folder: string): { rows: ReadonlyArray<Row>; pro
   return { rows: (JSON.parse(readFileSync(json, "utf8")) as { rows: ReadonlyArray<Row> }).rows }
 }
 
+/** Ratios and milliseconds need their decimals (a 0.4 ms baseline is not "0 ms"); counts and µs do not. */
+const decimalsOf = (unit: string): number => (unit === "x" || unit === "ms" ? 2 : 0)
+
 const main = () => {
   const folder = mkdtempSync(join(tmpdir(), "rankwise-bench-"))
   const results: Record<string, { rows: ReadonlyArray<Row>; problem?: string }> = {}
@@ -42,7 +45,7 @@ const main = () => {
   for (const [name, result] of Object.entries(results)) {
     if (result.problem) console.log(`${name.padEnd(20)} ${result.problem}`)
     for (const row of result.rows) {
-      console.log(`${name.padEnd(20)} ${row.name.padEnd(56)} ${row.value.toFixed(row.unit === "x" ? 2 : 0).padStart(12)} ${row.unit}`)
+      console.log(`${name.padEnd(20)} ${row.name.padEnd(56)} ${row.value.toFixed(decimalsOf(row.unit)).padStart(12)} ${row.unit}`)
     }
   }
   writeFileSync("bench-results.json", JSON.stringify({ runtime: process.versions, results }, null, 2))
