@@ -6,10 +6,10 @@
  * simulated model; `--model onnx` the ONNX Runtime model from `--model-dir` (written by `rankwise
  * model build`), reading adapters only from inside `--adapter-dir`. Over NATS the ranks may sit on
  * different hosts, so there is no CFG split: each rank computes both branches of a guided batch.
- * The rank runs until the engine shuts it down, a stop signal (SIGTERM, SIGINT), or a lost server. Credentials come from `--token`,
- * `--creds`, or the environment (RANKWISE_NATS_TOKEN, RANKWISE_NATS_CREDS); without any it refuses
- * to start unless `--insecure` is given and the URL is loopback, so a rank is never opened to a
- * network by accident. Exit codes: 2 bad usage or refused credentials, 1 could not connect,
+ * The rank runs until the engine shuts it down, a stop signal (SIGTERM, SIGINT), or a lost
+ * server. Credentials come from `--token`, `--creds`, or the environment (RANKWISE_NATS_TOKEN,
+ * RANKWISE_NATS_CREDS); without any it refuses to start unless `--insecure` is given and the URL
+ * is loopback, so a rank is never opened to a network by accident. Exit codes: 2 bad usage or refused credentials, 1 could not connect,
  * 4 no engine accepted the join in time, 5 lost the server; 0 after a shutdown.
  */
 import { existsSync } from "node:fs"
