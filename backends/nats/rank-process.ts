@@ -8,10 +8,9 @@
  * local cluster must leave no orphans. A rank started by hand on another host has no channel and
  * lives until stopped.
  */
+import { guardAgainstOrphaning } from "../process/orphan-guard.ts"
 import { type NatsRankOptions, type RankProcessHooks, startNatsRank } from "./rank-node.ts"
 
-/** How often the second-line orphan guard looks at the parent process id. */
-const parentCheckIntervalMs = 500
 /** If a signal sent to ourselves does not end us (a runtime that swallows it), exit anyway. */
 const selfSignalGraceMs = 500
 
@@ -46,11 +45,3 @@ export const runRankProcess = async (options: RankProcessOptions): Promise<void>
   node = await startNatsRank(options, hooks)
 }
 
-const guardAgainstOrphaning = () => {
-  // Never `process.disconnect()`: on Node 20 that crashes when the parent has already exited.
-  process.on("disconnect", () => process.exit(0))
-  const parentPid = process.ppid
-  setInterval(() => {
-    if (process.ppid !== parentPid) process.exit(0)
-  }, parentCheckIntervalMs).unref()
-}

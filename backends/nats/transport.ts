@@ -19,7 +19,8 @@ import { Effect } from "effect"
 import type { NatsConnection, Subscription } from "nats"
 import { assert } from "../../core/assert.ts"
 import type { ExitInfo } from "../../core/control.ts"
-import type { RankTransportShape, StopSignal, TransportEvent, WaveMessage } from "../../core/transport.ts"
+import type { RankTransportShape, StopSignal, WaveMessage } from "../../core/transport.ts"
+import { makeEventOutlet } from "../process/event-outlet.ts"
 import type { ControlAnswer, RankState } from "../process/protocol.ts"
 import { makeMembership, type Slot } from "./membership.ts"
 import {
@@ -81,20 +82,12 @@ export const makeNatsTransport = (connection: NatsConnection, options: NatsTrans
   const unanswered = new Array<number>(worldSize).fill(0)
   const goneWaiters = new Map<number, Array<() => void>>()
   const lastNoticeMs = new Array<number>(worldSize).fill(-Infinity)
-  const counters = { fencedMessages: 0, fencedReplies: 0, malformedDropped: 0, noticesSent: 0, droppedEvents: 0 }
-  let handler: ((event: TransportEvent) => void) | undefined
-  const buffered: Array<TransportEvent> = []
-  const bufferedEventsMax = worldSize * (options.mailboxCapacity + 2)
+  const counters = { fencedMessages: 0, fencedReplies: 0, malformedDropped: 0, noticesSent: 0 }
+  // Called from NATS callbacks and timers (event-outlet.ts): a full buffer drops and counts.
+  const outlet = makeEventOutlet(worldSize * (options.mailboxCapacity + 2))
+  const emit = outlet.emit
   let nextControlId = 1
   let closed = false
-
-  // Called from NATS callbacks and timers, never from inside `send` or `signal`, so the
-  // executor's handler never runs re-entrantly. A full buffer drops and counts, never throws.
-  const emit = (event: TransportEvent) => {
-    if (handler !== undefined) return handler(event)
-    if (buffered.length >= bufferedEventsMax) return void counters.droppedEvents++
-    buffered.push(event)
-  }
 
   const rankGone = (rank: number, exit: ExitInfo) => {
     emit({ _tag: "Exited", rank, exit })
@@ -194,13 +187,6 @@ export const makeNatsTransport = (connection: NatsConnection, options: NatsTrans
       return sent ? targets.filter((rank) => !reachable.includes(rank)) : targets
     })
 
-  const listen = (next: (event: TransportEvent) => void) =>
-    Effect.sync(() => {
-      assert(handler === undefined, "a transport has one listener")
-      handler = next
-      for (const event of buffered.splice(0)) next(event)
-    })
-
   const signal = (rank: number, stop: StopSignal) =>
     Effect.sync(() => {
       assert(Number.isInteger(rank) && rank >= 0 && rank < worldSize, "a signalled rank exists")
@@ -266,7 +252,7 @@ export const makeNatsTransport = (connection: NatsConnection, options: NatsTrans
   }
 
   return {
-    transport: { worldSize, send, listen, signal },
+    transport: { worldSize, send, listen: outlet.listen, signal },
     session,
     slot: membership.slot,
     awaitJoins,
@@ -276,7 +262,7 @@ export const makeNatsTransport = (connection: NatsConnection, options: NatsTrans
     processExited,
     awaitGone,
     lastState: (rank) => lastStates[rank],
-    stats: () => ({ ...counters }),
+    stats: () => ({ ...counters, droppedEvents: outlet.dropped() }),
     close
   }
 }

@@ -12,6 +12,7 @@
  * parent has already exited.
  */
 import { Result } from "effect"
+import { guardAgainstOrphaning } from "./orphan-guard.ts"
 import { makeRankFaults } from "./rank-faults.ts"
 import { decodeRankConfig } from "./rank-config.ts"
 import { makeRankHost, type RankIo } from "./rank-host.ts"
@@ -20,8 +21,6 @@ import { workerFactories } from "./worker-kinds.ts"
 
 /** Exit codes a parent can tell apart. */
 const exitCodes = { badConfiguration: 2, noChannel: 3 } as const
-/** How often the second-line orphan guard looks at the parent process id. */
-const parentCheckIntervalMs = 500
 
 const fail = (code: number, message: string): never => {
   process.stderr.write(`rankwise rank: ${message}\n`)
@@ -39,13 +38,6 @@ const readConfig = () => {
   return Result.isFailure(config) ? fail(exitCodes.badConfiguration, `bad start configuration: ${config.failure}`) : config.success
 }
 
-const guardAgainstOrphaning = () => {
-  process.on("disconnect", () => process.exit(0))
-  const parentPid = process.ppid
-  setInterval(() => {
-    if (process.ppid !== parentPid) process.exit(0)
-  }, parentCheckIntervalMs).unref()
-}
 
 /**
  * The process as the host sees it. Writes go out only while the channel is open: after the parent

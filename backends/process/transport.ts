@@ -11,7 +11,8 @@
 import { assert } from "../../core/assert.ts"
 import { Effect } from "effect"
 import type { ExitInfo } from "../../core/control.ts"
-import type { RankReply, RankTransportShape, StopSignal, TransportEvent, WaveMessage } from "../../core/transport.ts"
+import type { RankReply, RankTransportShape, StopSignal, WaveMessage } from "../../core/transport.ts"
+import { makeEventOutlet } from "./event-outlet.ts"
 import type { RankProcess } from "./rank-process.ts"
 
 export interface ProcessTransport {
@@ -30,22 +31,11 @@ export const makeProcessTransport = (worldSize: number, mailboxCapacity: number)
   assert(Number.isInteger(worldSize) && worldSize >= 1, "a transport reaches at least one rank")
   assert(Number.isInteger(mailboxCapacity) && mailboxCapacity >= 1, "a rank may hold at least one call")
   let ranks: ReadonlyArray<RankProcess> = []
-  let handler: ((event: TransportEvent) => void) | undefined
-  const buffered: Array<TransportEvent> = []
   // Before anyone listens, ranks can only have exited or answered a few calls: this is generous.
-  const bufferedEventsMax = worldSize * (mailboxCapacity + 2)
-  let dropped = 0
+  const outlet = makeEventOutlet(worldSize * (mailboxCapacity + 2))
+  const emit = outlet.emit
   const unanswered = new Array<number>(worldSize).fill(0)
   const gone = new Array<boolean>(worldSize).fill(false)
-
-  // Called from the runtime's event callbacks, never from inside `send` or `signal`, so the
-  // executor's handler never runs re-entrantly. A throw here would crash the parent process, so
-  // a full buffer drops (and counts) instead of asserting.
-  const emit = (event: TransportEvent) => {
-    if (handler !== undefined) return handler(event)
-    if (buffered.length >= bufferedEventsMax) return void dropped++
-    buffered.push(event)
-  }
 
   const send = (message: WaveMessage, targets: ReadonlyArray<number>) =>
     Effect.sync((): ReadonlyArray<number> => {
@@ -61,13 +51,6 @@ export const makeProcessTransport = (worldSize: number, mailboxCapacity: number)
       return unreachable
     })
 
-  const listen = (next: (event: TransportEvent) => void) =>
-    Effect.sync(() => {
-      assert(handler === undefined, "a transport has one listener")
-      handler = next
-      for (const event of buffered.splice(0)) next(event)
-    })
-
   const signal = (rank: number, stop: StopSignal) =>
     Effect.sync(() => {
       assert(Number.isInteger(rank) && rank >= 0 && rank < worldSize, "a signalled rank exists")
@@ -75,7 +58,7 @@ export const makeProcessTransport = (worldSize: number, mailboxCapacity: number)
     })
 
   return {
-    transport: { worldSize, send, listen, signal },
+    transport: { worldSize, send, listen: outlet.listen, signal },
     attach: (started) => {
       assert(started.length === worldSize, "one process per rank")
       ranks = started
@@ -94,6 +77,6 @@ export const makeProcessTransport = (worldSize: number, mailboxCapacity: number)
       gone[rank] = true
       emit({ _tag: "Exited", rank, exit })
     },
-    droppedEvents: () => dropped
+    droppedEvents: outlet.dropped
   }
 }
