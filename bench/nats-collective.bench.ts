@@ -29,9 +29,9 @@ import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { connect, createInbox, type NatsConnection } from "nats"
 import { makeExecutor } from "../core/executor.ts"
-import type { RankTransportShape } from "../core/transport.ts"
 import { startNatsCluster } from "../backends/nats/cluster.ts"
 import { currentRuntime } from "../backends/process/launch.ts"
+import { summary, transportRounds } from "./rounds.ts"
 
 // argv[2] is "echo" in the echo child, or an optional rank count; flags such as --json are not.
 const positional = process.argv[2]?.startsWith("--") ? undefined : process.argv[2]
@@ -92,32 +92,10 @@ const makeBroadcast = (connection: NatsConnection) => {
   })
 }
 
-/** A wave sender that resolves when every rank's decoded reply has arrived. */
-const transportRounds = async (transport: RankTransportShape) => {
-  let pending = 0
-  let done: () => void = () => {}
-  await Effect.runPromise(transport.listen((event) => {
-    if (event._tag === "Reply" && --pending === 0) done()
-  }))
-  const targets = Array.from({ length: ranks }, (_, rank) => rank)
-  let waveId = 0
-  return () => new Promise<number>((resolve) => {
-    const startedMs = performance.now()
-    done = () => resolve(performance.now() - startedMs)
-    pending = ranks
-    Effect.runSync(transport.send({ waveId: ++waveId, call: { method: "checkHealth" } }, targets))
-  })
-}
-
 // ---------------------------------------------------------------------------------------------
 // Report.
 // ---------------------------------------------------------------------------------------------
 
-const percentile = (sorted: ReadonlyArray<number>, fraction: number) => sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]
-const summary = (samples: ReadonlyArray<number>) => {
-  const sorted = [...samples].sort((a, b) => a - b)
-  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) }
-}
 const microseconds = (ms: number) => `${Math.round(ms * 1000)} µs`
 const runtimeVersion = () => process.versions.bun ?? process.versions.deno ?? process.version
 

@@ -24,6 +24,7 @@ import { makeExecutor } from "../core/executor.ts"
 import type { RankTransportShape } from "../core/transport.ts"
 import { startProcessCluster } from "../backends/process/cluster.ts"
 import { currentRuntime } from "../backends/process/launch.ts"
+import { summary, transportRounds } from "./rounds.ts"
 
 // argv[2] is the rank in an echo child, or an optional rank count; flags such as --json are not.
 const positional = process.argv[2]?.startsWith("--") ? undefined : process.argv[2]
@@ -98,39 +99,17 @@ const collectiveLoop = (executor: Effect.Success<ReturnType<typeof makeExecutor>
 // The transport alone: what the rank processes and the IPC transport cost without the executor.
 // ---------------------------------------------------------------------------------------------
 
-/** A wave sender that resolves when every rank's decoded reply has arrived. */
-const transportRounds = async (transport: RankTransportShape) => {
-  let pending = 0
-  let done: () => void = () => {}
-  await Effect.runPromise(transport.listen((event) => {
-    if (event._tag === "Reply" && --pending === 0) done()
-  }))
-  const targets = Array.from({ length: ranks }, (_, rank) => rank)
-  let waveId = 0
+/** Rounds of the transport alone (rounds.ts), their times pushed onto `samples`. */
+const transportLoop = async (transport: RankTransportShape) => {
+  const round = await transportRounds(transport)
   return async (calls: number, samples: Array<number>) => {
-    for (let call = 0; call < calls; call++) {
-      const startedMs = performance.now()
-      await new Promise<void>((resolve) => {
-        done = resolve
-        pending = ranks
-        Effect.runSync(transport.send({ waveId: ++waveId, call: { method: "checkHealth" } }, targets))
-      })
-      samples.push(performance.now() - startedMs)
-    }
+    for (let call = 0; call < calls; call++) samples.push(await round())
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report.
 // ---------------------------------------------------------------------------------------------
-
-const percentile = (sorted: ReadonlyArray<number>, fraction: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]
-
-const summary = (samples: ReadonlyArray<number>) => {
-  const sorted = [...samples].sort((a, b) => a - b)
-  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) }
-}
 
 const runtimeVersion = () => process.versions.bun ?? process.versions.deno ?? process.version
 
@@ -141,7 +120,7 @@ const main = async () => {
   const cluster = await startProcessCluster({ worldSize: ranks })
   const bare = await startProcessCluster({ worldSize: ranks })
   const executor = await Effect.runPromise(makeExecutor(cluster.transport))
-  const measureTransport = await transportRounds(bare.transport)
+  const measureTransport = await transportLoop(bare.transport)
   try {
     await measureEchoes(echoes, warmupCalls, [])
     await Effect.runPromise(collectiveLoop(executor, warmupCalls, []))
