@@ -81,6 +81,7 @@ describe("runConformance", () => {
     expect(first.verdict).toBe("failed")
     const commandsPath = flag(first.replay!, "commands-path")
     expect(commandsPath).toBeDefined()
+    expect(commandsPath).toMatch(/\S/)
     const again = (await runConformance({
       backend: simHarnessFactory, properties: ["CONS-1"], seed: Number(flag(first.replay!, "seed")), path: flag(first.replay!, "path"), commandsPath, policy
     })).properties[0]

@@ -358,9 +358,11 @@ describe("engine tests: the reference can fail", () => {
   test("a ready engine whose views differ from the truth, or ranks that differ behind equal views, are reported", () => {
     expect(silentDivergence({ state: "ready", views: [view(0, [1]), view(1, [1])], truth: [rank(0, [1]), rank(1, [])] })).toMatch(/ranks 1/)
     expect(silentDivergence({ state: "asleep", views: [view(0, [], [], 1)], truth: [rank(0, [])] })).toBeDefined()
+    expect(silentDivergence({ state: "asleep", views: [view(0, [], [], 1)], truth: [rank(0, [])] })).toBe("engine asleep but views differ from truth on ranks 0")
     expect(silentDivergence({ state: "degraded", views: [view(0, [1]), view(1, [1]), view(2, [])], truth: [rank(0, [1]), rank(1, []), rank(2, [])] }))
       .toMatch(/ranks 0 .* and 1/)
     expect(silentDivergence({ state: "ready", views: [view(0, []), view(1, [])], truth: [rank(0, []), rank(1, [], 1)] })).toBeDefined()
+    expect(silentDivergence({ state: "ready", views: [view(0, []), view(1, [])], truth: [rank(0, []), rank(1, [], 1)] })).toBe("engine ready but views differ from truth on ranks 1")
   })
 
   test("uncertainty, visible differences and dead ranks are accepted", () => {

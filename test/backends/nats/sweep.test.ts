@@ -37,6 +37,9 @@ describeWithNats("a sweep over NATS workers", () => {
         }
       })
       expect(killedAfterSeed).toBeDefined()
+      // The victim was killed after a seed of the plan, so part of its range was still to run.
+      expect(killedAfterSeed).toBeGreaterThanOrEqual(plan.baseSeed)
+      expect(killedAfterSeed).toBeLessThan(plan.baseSeed + plan.seeds)
       expect((await victim.exited).signal).toBe("SIGKILL")
       expect(outcome.missingSeeds).toEqual([])
       expect(outcome.results.map((result) => result.seed)).toEqual(Array.from({ length: 12 }, (_, index) => 40 + index))
